@@ -1,0 +1,324 @@
+// Package controlplane assembles the Warren engine: the store, the WireGuard
+// overlay, enrollment, gateway ports and the HTTP surfaces (public API and the
+// admin socket). Its subpackages hold the parts; this package only wires them
+// and owns their lifetime. It must never import agent code.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/warrenhq/warren/controlplane/api"
+	"github.com/warrenhq/warren/controlplane/enroll"
+	"github.com/warrenhq/warren/controlplane/gateway"
+	"github.com/warrenhq/warren/controlplane/overlay"
+	"github.com/warrenhq/warren/controlplane/store"
+)
+
+// Defaults of Config's zero values.
+const (
+	DefaultDataDir  = "./warren-data"
+	DefaultListen   = "127.0.0.1:8080"
+	DefaultWGListen = ":51820"
+)
+
+// DefaultPrefix is the overlay prefix when Config.OverlayPrefix is zero.
+var DefaultPrefix = netip.MustParsePrefix("100.96.0.0/12")
+
+// Config configures an Engine. Zero values are the documented defaults.
+type Config struct {
+	DataDir       string       // "" = ./warren-data
+	Listen        string       // public HTTP listener; "" = 127.0.0.1:8080
+	WGListen      string       // WireGuard UDP listener; "" = :51820
+	PublicURL     string       // URL agents and browsers use; "" = http://<Listen>
+	WGEndpoint    string       // host:port agents send WireGuard to; "" = PublicURL's host + the WG port
+	DatabaseURL   string       // "" = SQLite file in DataDir; postgres://... = PostgreSQL
+	OverlayPrefix netip.Prefix // zero = 100.96.0.0/12
+	Logger        *slog.Logger // nil = discard
+	Now           func() time.Time
+}
+
+// Engine is a running Warren engine. New binds every listener, so addresses
+// are known before Run; Run serves until its context ends, then releases
+// everything.
+type Engine struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *store.Store
+	overlay  *overlay.Overlay
+	enroll   *enroll.Service
+	gateway  *gateway.Gateway
+	public   net.Listener
+	admin    net.Listener
+	registry *prometheus.Registry
+}
+
+// New opens the store, loads or creates the engine key, brings up the
+// overlay and binds the public listener and the admin socket.
+func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
+	cfg = withDefaults(cfg)
+	e := &Engine{cfg: cfg, log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			e.closeAll()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	if e.store, err = store.Open(ctx, cfg.DatabaseURL, cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := e.openOverlay(ctx); err != nil {
+		return nil, err
+	}
+	e.enroll = enroll.New(enroll.Config{
+		Store:    e.store,
+		Prefix:   cfg.OverlayPrefix,
+		Reserved: overlay.Reserved(cfg.OverlayPrefix),
+		Engines:  e.overlay.Engines,
+		Now:      cfg.Now,
+		Logger:   e.log,
+		Enrolled: func(ctx context.Context, _ store.Device) {
+			if err := e.overlay.Sync(ctx); err != nil {
+				e.log.Error("adding enrolled device to the overlay", "err", err)
+			}
+		},
+	})
+	e.gateway = gateway.New(e.overlay.Device().DialContext, e.overlay.DeviceAddr, e.log.With("component", "gateway"))
+	if err := api.SyncGateway(ctx, e.store, e.gateway); err != nil {
+		e.log.Error("some gateway ports could not be opened", "err", err)
+	}
+	if e.public, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	if e.admin, err = listenAdmin(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	e.registry = prometheus.NewRegistry()
+	e.registry.MustRegister(e.overlay.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return e, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.WGListen == "" {
+		cfg.WGListen = DefaultWGListen
+	}
+	if !cfg.OverlayPrefix.IsValid() {
+		cfg.OverlayPrefix = DefaultPrefix
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg
+}
+
+func (e *Engine) openOverlay(ctx context.Context) error {
+	key, err := overlay.LoadOrCreateKey(e.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	wgAddr, err := parseListen(e.cfg.WGListen)
+	if err != nil {
+		return fmt.Errorf("--wg-listen: %w", err)
+	}
+	e.overlay, err = overlay.New(overlay.Config{
+		PrivateKey: key,
+		Prefix:     e.cfg.OverlayPrefix,
+		ListenAddr: wgAddr,
+		Store:      e.store,
+		Logger:     e.log.With("component", "overlay"),
+	})
+	if err != nil {
+		return err
+	}
+	endpoint, err := e.wgEndpoint()
+	if err != nil {
+		return err
+	}
+	e.overlay.SetEndpoint(endpoint)
+	if err := e.store.UpsertEngine(ctx, store.Engine{
+		ID:        "eng_" + e.overlay.Device().PublicKey().String()[:8],
+		PublicKey: e.overlay.Device().PublicKey().String(),
+		OverlayIP: e.overlay.Addr(),
+		Endpoint:  endpoint,
+	}); err != nil {
+		return fmt.Errorf("registering engine: %w", err)
+	}
+	return e.overlay.Sync(ctx)
+}
+
+// parseListen accepts "host:port" and ":port".
+func parseListen(s string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bad port %q", port)
+	}
+	if host == "" {
+		// No address: wireguard-go's own bind on every interface, IPv4 and
+		// IPv6, with its batching.
+		return netip.AddrPortFrom(netip.Addr{}, uint16(p)), nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("host must be an IP address: %w", err)
+	}
+	return netip.AddrPortFrom(a, uint16(p)), nil
+}
+
+// wgEndpoint is what agents are told to send WireGuard packets to.
+func (e *Engine) wgEndpoint() (string, error) {
+	if e.cfg.WGEndpoint != "" {
+		return e.cfg.WGEndpoint, nil
+	}
+	u, err := url.Parse(e.PublicURL())
+	if err != nil || u.Hostname() == "" {
+		return "", fmt.Errorf("--public-url %q: must be an absolute URL", e.PublicURL())
+	}
+	return net.JoinHostPort(u.Hostname(), strconv.Itoa(int(e.overlay.Device().ListenPort()))), nil
+}
+
+// PublicURL is the URL agents enroll against.
+func (e *Engine) PublicURL() string {
+	if e.cfg.PublicURL != "" {
+		return e.cfg.PublicURL
+	}
+	if e.public != nil {
+		return "http://" + e.public.Addr().String()
+	}
+	return "http://" + e.cfg.Listen
+}
+
+// listenAdmin creates the admin socket (0600) in the data dir, refusing to
+// start when another engine already serves it.
+func listenAdmin(dataDir string) (net.Listener, error) {
+	path := filepath.Join(dataDir, api.SocketFile)
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another engine is running with data dir %s", dataDir)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("creating admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("securing admin socket: %w", err)
+	}
+	return ln, nil
+}
+
+// Run serves until ctx is done, then shuts down: listeners stop accepting,
+// live flows end, the overlay and the store are closed. It returns after
+// every goroutine it started has exited.
+func (e *Engine) Run(ctx context.Context) error {
+	adm := &api.Admin{
+		Store: e.store, Enroll: e.enroll, Overlay: e.overlay, Gateway: e.gateway,
+		PublicURL: e.PublicURL(), Logger: e.log.With("component", "admin"),
+	}
+	servers := []*http.Server{
+		{Handler: api.Public(e.enroll, e.registry, e.log.With("component", "api")), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second},
+	}
+	listeners := []net.Listener{e.public, e.admin}
+	var wg sync.WaitGroup
+	errc := make(chan error, len(servers)+1)
+	for i, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := e.overlay.Run(ctx); err != nil {
+			errc <- err
+		}
+	}()
+	e.log.Info("engine ready", "listen", e.public.Addr().String(), "public_url", e.PublicURL(),
+		"wg_port", e.overlay.Device().ListenPort(), "overlay_ip", e.overlay.Addr().String(), "data_dir", e.cfg.DataDir)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		e.log.Error("engine stopping on error", "err", runErr)
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		srv.Shutdown(shutdown)
+	}
+	wg.Wait()
+	e.closeAll()
+	return runErr
+}
+
+// closeAll releases what New opened, in reverse order. Safe on a partly
+// built engine.
+func (e *Engine) closeAll() {
+	if e.gateway != nil {
+		e.gateway.Close()
+	}
+	if e.admin != nil {
+		e.admin.Close()
+	}
+	if e.public != nil {
+		e.public.Close()
+	}
+	if e.overlay != nil {
+		e.overlay.Close()
+	}
+	if e.store != nil {
+		e.store.Close()
+	}
+}
+
+// Addr returns the public listener's address.
+func (e *Engine) Addr() net.Addr { return e.public.Addr() }
+
+// WGPort returns the WireGuard UDP port.
+func (e *Engine) WGPort() uint16 { return e.overlay.Device().ListenPort() }
+
+// Overlay returns the engine's overlay (for tests and the benchmark).
+func (e *Engine) Overlay() *overlay.Overlay { return e.overlay }
+
+// Store returns the engine's store.
+func (e *Engine) Store() *store.Store { return e.store }
+
+// Enroll returns the enrollment service.
+func (e *Engine) Enroll() *enroll.Service { return e.enroll }
+
+// DataDir returns the engine's data dir.
+func (e *Engine) DataDir() string { return e.cfg.DataDir }

@@ -1,0 +1,222 @@
+// Package gateway runs the engine's gateway ports: TCP listeners on the
+// engine host that forward every accepted connection over the overlay to one
+// service of one device, so native clients (OpenSSH, RDP and VNC viewers, nc)
+// reach device services without an agent of their own.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/warrenhq/warren/protocols/tcp"
+)
+
+// DialFunc opens a connection; the gateway dials the overlay through it.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// Resolver finds the overlay address of a device.
+type Resolver func(deviceID string) (netip.Addr, bool)
+
+// Port is one gateway port: Listen on the engine host, forwarding to Port on
+// device DeviceID.
+type Port struct {
+	ID       string
+	Listen   string
+	DeviceID string
+	Port     uint16
+}
+
+// Gateway owns the listeners of the gateway ports. It is safe for concurrent
+// use; Close stops every listener and waits for live flows to end.
+type Gateway struct {
+	dial    DialFunc
+	resolve Resolver
+	log     *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[string]*listener // by port id; guarded by mu
+	closed    bool                 // guarded by mu
+}
+
+type listener struct {
+	port  Port
+	ln    net.Listener
+	done  chan struct{}
+	flows sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{} // live client conns; guarded by mu
+}
+
+// New returns a Gateway with no ports. logger may be nil.
+func New(dial DialFunc, resolve Resolver, logger *slog.Logger) *Gateway {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Gateway{dial: dial, resolve: resolve, log: logger, listeners: map[string]*listener{}}
+}
+
+// Open starts listening for one port. It fails if the address is in use.
+func (g *Gateway) Open(p Port) error {
+	ln, err := net.Listen("tcp", p.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", p.Listen, err)
+	}
+	l := &listener{port: p, ln: ln, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		ln.Close()
+		return net.ErrClosed
+	}
+	if old, ok := g.listeners[p.ID]; ok {
+		defer old.close()
+	}
+	g.listeners[p.ID] = l
+	g.mu.Unlock()
+	go g.accept(l)
+	g.log.Info("gateway port open", "publish_id", p.ID, "listen", ln.Addr().String(), "device_id", p.DeviceID, "port", p.Port)
+	return nil
+}
+
+// Addr returns the bound address of an open port (useful with ":0").
+func (g *Gateway) Addr(id string) (net.Addr, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l, ok := g.listeners[id]
+	if !ok {
+		return nil, false
+	}
+	return l.ln.Addr(), true
+}
+
+// Remove stops one port and closes its live flows.
+func (g *Gateway) Remove(id string) {
+	g.mu.Lock()
+	l, ok := g.listeners[id]
+	delete(g.listeners, id)
+	g.mu.Unlock()
+	if ok {
+		l.close()
+	}
+}
+
+// Sync makes the open ports exactly ports: new ones are opened, gone ones
+// closed, changed ones reopened. It returns the errors of ports it could not
+// open; the others are open.
+func (g *Gateway) Sync(ports []Port) error {
+	want := make(map[string]Port, len(ports))
+	for _, p := range ports {
+		want[p.ID] = p
+	}
+	g.mu.Lock()
+	var stale []string
+	for id, l := range g.listeners {
+		if p, ok := want[id]; !ok || p != l.port {
+			stale = append(stale, id)
+		} else {
+			delete(want, id)
+		}
+	}
+	g.mu.Unlock()
+	for _, id := range stale {
+		g.Remove(id)
+	}
+	var errs []error
+	for _, p := range want {
+		errs = append(errs, g.Open(p))
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops every port and waits for their flows to end.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	g.closed = true
+	ls := g.listeners
+	g.listeners = map[string]*listener{}
+	g.mu.Unlock()
+	for _, l := range ls {
+		l.close()
+	}
+	return nil
+}
+
+func (g *Gateway) accept(l *listener) {
+	defer close(l.done)
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !l.track(c) {
+			c.Close()
+			return
+		}
+		l.flows.Add(1)
+		go func() {
+			defer l.flows.Done()
+			defer l.untrack(c)
+			g.forward(l.port, c)
+		}()
+	}
+}
+
+// forward dials the device service first, so a client whose target is
+// unreachable sees its connection closed instead of a silent black hole.
+func (g *Gateway) forward(p Port, client net.Conn) {
+	addr, ok := g.resolve(p.DeviceID)
+	if !ok {
+		g.log.Warn("gateway: device not on the overlay", "device_id", p.DeviceID)
+		client.Close()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	target := net.JoinHostPort(addr.String(), strconv.Itoa(int(p.Port)))
+	upstream, err := g.dial(ctx, "tcp", target)
+	if err != nil {
+		g.log.Warn("gateway: dialing device service", "device_id", p.DeviceID, "port", p.Port, "err", err)
+		client.Close()
+		return
+	}
+	up, down, err := tcp.Join(client, upstream)
+	g.log.Debug("gateway flow ended", "publish_id", p.ID, "bytes_up", up, "bytes_down", down, "err", err)
+}
+
+func (l *listener) track(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conns == nil {
+		return false
+	}
+	l.conns[c] = struct{}{}
+	return true
+}
+
+func (l *listener) untrack(c net.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.conns, c)
+}
+
+// close stops accepting, closes live client conns (which ends their flows)
+// and waits for everything to exit.
+func (l *listener) close() {
+	l.ln.Close()
+	<-l.done
+	l.mu.Lock()
+	for c := range l.conns {
+		c.Close()
+	}
+	l.conns = nil
+	l.mu.Unlock()
+	l.flows.Wait()
+}
