@@ -1,0 +1,352 @@
+package controlplane_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenhq/warren/controlplane/api"
+	"github.com/warrenhq/warren/controlplane/controlplanetest"
+	"github.com/warrenhq/warren/controlplane/store/storetest"
+	"github.com/warrenhq/warren/controlplane/wire"
+	"github.com/warrenhq/warren/netstack"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+func echo(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatalf("writing: %v", err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading echo: %v", err)
+	}
+	if string(got) != msg {
+		t.Fatalf("echo = %q, want %q", got, msg)
+	}
+}
+
+func addService(t *testing.T, e *controlplanetest.Engine, device, name string, port int, target string) {
+	t.Helper()
+	_, err := e.Admin().AddService(context.Background(), device, api.Service{Name: name, Protocol: "tcp", Port: port, Target: target})
+	if err != nil {
+		t.Fatalf("adding service %s/%s: %v", device, name, err)
+	}
+}
+
+// dialEventually retries while the agent applies a new netmap.
+func dialEventually(t *testing.T, e *controlplanetest.Engine, device string, port int) net.Conn {
+	t.Helper()
+	var c net.Conn
+	controlplanetest.WaitFor(t, 10*time.Second, fmt.Sprintf("%s:%d reachable", device, port), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var err error
+		c, err = e.Dial(ctx, device, port)
+		return err == nil
+	})
+	return c
+}
+
+// TestOverlayEndToEnd: two agents enroll; a TCP echo service on agent A is
+// reachable from the engine through the overlay and, through a gateway
+// port, from a plain TCP client on the engine host.
+func TestOverlayEndToEnd(t *testing.T) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	e.NewAgent("alpha")
+	e.NewAgent("beta")
+
+	a, b := e.Device("alpha"), e.Device("beta")
+	if a.OverlayIP == b.OverlayIP {
+		t.Fatalf("both devices got %s", a.OverlayIP)
+	}
+	if a.AgentVersion != "test" || a.Endpoint == "" || a.LastHandshake == nil {
+		t.Errorf("device list entry incomplete: %+v", a)
+	}
+
+	target, accepted := controlplanetest.EchoServer(t)
+	addService(t, e, "alpha", "echo", 7000, target)
+	c := dialEventually(t, e, "alpha", 7000)
+	echo(t, c, "hello over the overlay")
+	c.Close()
+
+	pub, err := e.Admin().AddPublish(context.Background(), api.PublishRequest{Device: "alpha", Service: "echo", Listen: freePort(t)})
+	if err != nil {
+		t.Fatalf("publish add: %v", err)
+	}
+	pc, err := net.Dial("tcp", pub.ListenAddr)
+	if err != nil {
+		t.Fatalf("dialing gateway port: %v", err)
+	}
+	echo(t, pc, "hello through the gateway")
+
+	// Half-close travels end to end: the echo server sees EOF and closes.
+	pc.(*net.TCPConn).CloseWrite()
+	if rest, err := io.ReadAll(pc); err != nil || len(rest) != 0 {
+		t.Errorf("after half-close read %q, %v; want EOF", rest, err)
+	}
+	pc.Close()
+	if accepted() != 2 {
+		t.Errorf("echo target accepted %d connections, want 2", accepted())
+	}
+
+	// The same listen address cannot be published twice; removing frees it.
+	if _, err := e.Admin().AddPublish(context.Background(), api.PublishRequest{Device: "alpha", Service: "echo", Listen: pub.ListenAddr}); err == nil {
+		t.Error("publishing a listen address twice succeeded")
+	}
+	if err := e.Admin().RemovePublish(context.Background(), pub.ID); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", pub.ListenAddr); err == nil {
+		c.Close()
+		t.Error("gateway port still open after publish remove")
+	}
+}
+
+// TestIsolation: an agent reaches nothing but the engine, and the engine
+// reaches only configured service ports, even with its own filter removed.
+func TestIsolation(t *testing.T) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	alpha := e.NewAgent("alpha")
+	e.NewAgent("beta")
+	target, accepted := controlplanetest.EchoServer(t)
+	addService(t, e, "beta", "echo", 7000, target)
+	c := dialEventually(t, e, "beta", 7000)
+	echo(t, c, "from the engine") // the target has accepted once echo returns
+	c.Close()
+	before := accepted()
+
+	// Agent alpha, with its own overlay device, tries beta's service.
+	dev := alpha.Device()
+	if dev == nil {
+		t.Fatal("agent alpha has no running device")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if c, err := dev.DialContext(ctx, "tcp", net.JoinHostPort(e.Device("beta").OverlayIP, "7000")); err == nil {
+		c.Close()
+		t.Fatal("agent alpha reached agent beta's service")
+	}
+	if got := accepted(); got != before {
+		t.Errorf("beta's target accepted %d connections from alpha, want 0", got-before)
+	}
+
+	// The engine, with its filter bypassed, still cannot reach a port of
+	// beta that is not a service, even one the host listens on.
+	hostOnly, hostAccepted := controlplanetest.EchoServer(t)
+	_, hostPort, _ := net.SplitHostPort(hostOnly)
+	e.Overlay().Device().SetFilter(nil)
+	t.Cleanup(func() { e.Overlay().Sync(context.Background()) })
+	port, _ := strconv.Atoi(hostPort)
+	for _, p := range []int{port, 22, 9999} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, err := e.Dial(ctx, "beta", p)
+		cancel()
+		if err == nil {
+			c.Close()
+			t.Errorf("engine reached beta port %d, which is not a service", p)
+		}
+	}
+	if hostAccepted() != 0 {
+		t.Errorf("host-only server accepted %d connections through the overlay", hostAccepted())
+	}
+}
+
+func enroll(url string, req wire.EnrollRequest) (int, wire.ErrorBody, error) {
+	body, _ := json.Marshal(req)
+	resp, err := http.Post(url+wire.EnrollPath, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, wire.ErrorBody{}, err
+	}
+	defer resp.Body.Close()
+	var eb wire.ErrorBody
+	json.NewDecoder(resp.Body).Decode(&eb)
+	return resp.StatusCode, eb, nil
+}
+
+func newPublicKey(t *testing.T) string {
+	k, err := netstack.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Public().String()
+}
+
+// TestEnrollRace: 50 concurrent enrollments with one token give exactly one
+// device and one address.
+func TestEnrollRace(t *testing.T) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	tok := e.Token(0)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, _, err := enroll(e.URL, wire.EnrollRequest{Token: tok, WGPublicKey: newPublicKey(t), Hostname: fmt.Sprintf("racer-%d", i)})
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			codes[status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if codes[http.StatusCreated] != 1 || codes[http.StatusUnauthorized] != 49 {
+		t.Errorf("status counts = %v, want 1 x 201 and 49 x 401", codes)
+	}
+	ds, err := e.Admin().ListDevices(context.Background())
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("devices = %d (%v), want 1", len(ds), err)
+	}
+}
+
+// TestEnrollRejects: bad input gets a 4xx with a stable code and leaves no
+// device and no address behind; the token stays usable.
+func TestEnrollRejects(t *testing.T) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	tok := e.Token(0)
+	used := newPublicKey(t)
+	if status, eb, _ := enroll(e.URL, wire.EnrollRequest{Token: tok, WGPublicKey: used, Hostname: "first"}); status != http.StatusCreated {
+		t.Fatalf("first enrollment: %d %+v", status, eb)
+	}
+	tok = e.Token(0)
+	zero := netstack.Key{}
+	cases := []struct {
+		name   string
+		body   string
+		status int
+		code   string
+	}{
+		{"malformed json", `{"token":`, 400, "malformed_json"},
+		{"unknown field", `{"token":"` + tok + `","wg_public_key":"` + newPublicKey(t) + `","admin":true}`, 400, "malformed_json"},
+		{"short key", `{"token":"` + tok + `","wg_public_key":"AAAA"}`, 400, "invalid_public_key"},
+		{"zero key", `{"token":"` + tok + `","wg_public_key":"` + zero.String() + `"}`, 400, "invalid_public_key"},
+		{"key in use", `{"token":"` + tok + `","wg_public_key":"` + used + `"}`, 409, "public_key_in_use"},
+		{"unknown token", `{"token":"wrn_enroll_nope","wg_public_key":"` + newPublicKey(t) + `"}`, 401, "invalid_token"},
+		{"bad name", `{"token":"` + tok + `","wg_public_key":"` + newPublicKey(t) + `","name":"Bad Name!"}`, 400, "invalid_field"},
+		{"too large", `{"token":"` + strings.Repeat("x", wire.MaxEnrollBody) + `"}`, 413, "body_too_large"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.Post(e.URL+wire.EnrollPath, "application/json", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var eb wire.ErrorBody
+			json.NewDecoder(resp.Body).Decode(&eb)
+			if resp.StatusCode != tc.status || eb.Error.Code != tc.code {
+				t.Errorf("got %d %q, want %d %q", resp.StatusCode, eb.Error.Code, tc.status, tc.code)
+			}
+		})
+	}
+	ds, _ := e.Admin().ListDevices(context.Background())
+	if len(ds) != 1 {
+		t.Fatalf("devices after rejected enrollments = %d, want 1", len(ds))
+	}
+	// The token survived every failure, and the next address is the one
+	// right after the first device's: nothing was allocated meanwhile.
+	status, eb, _ := enroll(e.URL, wire.EnrollRequest{Token: tok, WGPublicKey: newPublicKey(t), Hostname: "second"})
+	if status != http.StatusCreated {
+		t.Fatalf("enrollment after failures: %d %+v", status, eb)
+	}
+	ds, _ = e.Admin().ListDevices(context.Background())
+	if len(ds) != 2 || ds[0].OverlayIP == ds[1].OverlayIP {
+		t.Fatalf("devices = %+v", ds)
+	}
+}
+
+// TestEnrollExpiry: a token is rejected one second after its TTL.
+func TestEnrollExpiry(t *testing.T) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	tok := e.Token(time.Minute)
+	e.Clock.Advance(time.Minute + time.Second)
+	status, eb, err := enroll(e.URL, wire.EnrollRequest{Token: tok, WGPublicKey: newPublicKey(t), Hostname: "late"})
+	if err != nil || status != http.StatusUnauthorized || eb.Error.Code != "invalid_token" {
+		t.Fatalf("expired token: %d %+v %v; want 401 invalid_token", status, eb, err)
+	}
+}
+
+// freePort returns a loopback address whose port was free a moment ago.
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestRestartInProcess: an engine stopped and started again on the same data
+// dir brings its agents and gateway ports back.
+func TestRestartInProcess(t *testing.T) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	e.NewAgent("alpha")
+	target, _ := controlplanetest.EchoServer(t)
+	addService(t, e, "alpha", "echo", 7000, target)
+	listen := freePort(t)
+	if _, err := e.Admin().AddPublish(context.Background(), api.PublishRequest{Device: "alpha", Service: "echo", Listen: listen}); err != nil {
+		t.Fatal(err)
+	}
+	e.Stop()
+	e.Start()
+	e.WaitOnline("alpha")
+	var c net.Conn
+	controlplanetest.WaitFor(t, 10*time.Second, "gateway port answering", func() bool {
+		var err error
+		if c, err = net.Dial("tcp", listen); err != nil {
+			return false
+		}
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		c.Write([]byte("x"))
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(c, b); err != nil {
+			c.Close()
+			return false
+		}
+		return true
+	})
+	echo(t, c, "after restart")
+	c.Close()
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	e.NewAgent("alpha")
+	resp, err := http.Get(e.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"warren_overlay_agents_connected 1", "warren_overlay_peers 1", "warren_overlay_filter_dropped_total", "warren_overlay_handshake_age_seconds", "warren_overlay_bytes_total"} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	resp, err = http.Get(e.URL + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eb wire.ErrorBody
+	json.NewDecoder(resp.Body).Decode(&eb)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || eb.Error.Code != "route_not_found" || eb.Error.TraceID == "" {
+		t.Errorf("unknown route: %d %+v", resp.StatusCode, eb)
+	}
+}
