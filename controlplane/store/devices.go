@@ -25,10 +25,16 @@ type Device struct {
 	LastEndpoint  string
 	LastHandshake time.Time
 	Disabled      bool
+	// OrgID is the organization the device belongs to and FolderID its
+	// folder there ("" = top level). Both are "" for a device enrolled with
+	// a token of no organization (and for every device from before
+	// organizations existed) until AssignDeviceOrg places it.
+	OrgID    string
+	FolderID string
 }
 
 const deviceColumns = `id, name, public_key, overlay_ip, hostname, os, agent_version,
-	created_at, last_endpoint, last_handshake, disabled`
+	created_at, last_endpoint, last_handshake, disabled, org_id, folder_id`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -36,7 +42,7 @@ func scanDevice(r scanner) (Device, error) {
 	var d Device
 	err := r.Scan(&d.ID, &d.Name, &d.PublicKey, scanAddr{&d.OverlayIP}, &d.Hostname, &d.OS,
 		&d.AgentVersion, scanMillis{&d.CreatedAt}, &d.LastEndpoint, scanMillis{&d.LastHandshake},
-		&d.Disabled)
+		&d.Disabled, scanText{&d.OrgID}, scanText{&d.FolderID})
 	return d, err
 }
 

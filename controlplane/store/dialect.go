@@ -46,6 +46,13 @@ var postgresDialect = &dialect{
 const (
 	lockMigrate int64 = 0x77617272656e_01 // "warren" + 1
 	lockEnroll  int64 = 0x77617272656e_02
+	// lockGroups serializes group nesting, so that two concurrent
+	// additions cannot close a cycle that neither saw.
+	lockGroups int64 = 0x77617272656e_03
+	// lockFolders does the same for folder moves.
+	lockFolders int64 = 0x77617272656e_04
+	// lockAdmins serializes changes that could remove the last platform admin.
+	lockAdmins int64 = 0x77617272656e_05
 )
 
 // rebind rewrites ? placeholders for the dialect, leaving quoted text alone.

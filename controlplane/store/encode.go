@@ -12,10 +12,20 @@ import (
 
 // ID prefixes tell at a glance what an ID names.
 const (
-	prefixDevice  = "dev_"
-	prefixService = "svc_"
-	prefixToken   = "tok_"
-	prefixPublish = "pub_"
+	prefixDevice     = "dev_"
+	prefixService    = "svc_"
+	prefixToken      = "tok_"
+	prefixPublish    = "pub_"
+	prefixOrg        = "org_"
+	prefixUser       = "usr_"
+	prefixGroup      = "grp_"
+	prefixFolder     = "fld_"
+	prefixCredential = "cred_"
+	prefixIdP        = "idp_"
+	prefixLocalUser  = "lcl_"
+	prefixSession    = "ses_"
+	prefixAPIToken   = "pat_"
+	prefixGrant      = "grt_"
 )
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -104,4 +114,29 @@ func (s scanMillis) Scan(src any) error {
 	}
 	*s.t = fromNullMillis(n)
 	return nil
+}
+
+// nullText is how optional references are stored: "" is NULL.
+func nullText(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}
+
+// scanText is a sql.Scanner for an optional text column: NULL is "".
+type scanText struct{ s *string }
+
+func (s scanText) Scan(src any) error {
+	var n sql.NullString
+	if err := n.Scan(src); err != nil {
+		return err
+	}
+	*s.s = n.String
+	return nil
+}
+
+// notNilBytes keeps a NOT NULL BLOB column from receiving NULL for a nil slice.
+func notNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }

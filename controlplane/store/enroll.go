@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -20,7 +21,8 @@ type EnrollRequest struct {
 	// engines' addresses, anything else the caller sets aside.
 	Reserved []netip.Addr
 	// Device carries ID (optional), Name, PublicKey, Hostname, OS and
-	// AgentVersion; the other fields are set by Enroll.
+	// AgentVersion; the other fields are set by Enroll (OrgID and FolderID
+	// from the token).
 	Device Device
 	// NameExplicit makes Device.Name binding: if it is taken, Enroll fails
 	// with a name ErrConflict. Otherwise the name is Device.Name, else
@@ -55,6 +57,7 @@ func (s *Store) Enroll(ctx context.Context, req EnrollRequest) (Device, error) {
 	d.ID = orNewID(d.ID, prefixDevice)
 	d.CreatedAt = fromMillis(toMillis(req.Now))
 	d.LastEndpoint, d.LastHandshake, d.Disabled = "", time.Time{}, false
+	d.OrgID, d.FolderID = "", ""
 	for attempt := 1; ; attempt++ {
 		got, err := s.enrollOnce(ctx, req, d)
 		if err == nil || err == ErrTokenInvalid {
@@ -107,12 +110,14 @@ func (s *Store) enrollOnce(ctx context.Context, req EnrollRequest, d Device) (De
 		}
 		// The token goes first so that a caller with a bad token learns
 		// nothing else (not even whether a name is taken).
+		// The device goes where the token says (or nowhere in particular).
 		t := toMillis(req.Now)
-		err := c.execOne(ctx, `
+		err := c.queryRow(ctx, `
 			UPDATE enroll_tokens SET used_at = ?, device_id = ?
-			WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?`,
-			t, d.ID, req.TokenHash, t)
-		if errors.Is(err, ErrNotFound) {
+			WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+			RETURNING org_id, folder_id`,
+			t, d.ID, req.TokenHash, t).Scan(scanText{&d.OrgID}, scanText{&d.FolderID})
+		if errors.Is(err, sql.ErrNoRows) {
 			return ErrTokenInvalid
 		}
 		if err != nil {
@@ -140,9 +145,10 @@ func (s *Store) enrollOnce(ctx context.Context, req EnrollRequest, d Device) (De
 func insertDevice(ctx context.Context, c conn, d Device) error {
 	_, err := c.exec(ctx, `
 		INSERT INTO devices (`+deviceColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.Name, d.PublicKey, addrText(d.OverlayIP), d.Hostname, d.OS, d.AgentVersion,
-		toMillis(d.CreatedAt), d.LastEndpoint, toMillis(d.LastHandshake), d.Disabled)
+		toMillis(d.CreatedAt), d.LastEndpoint, toMillis(d.LastHandshake), d.Disabled,
+		nullText(d.OrgID), nullText(d.FolderID))
 	return err
 }
 

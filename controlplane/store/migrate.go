@@ -64,6 +64,11 @@ func (d *dialect) loadMigrations() ([]migration, error) {
 // advisory lock, on SQLite on the write lock. A database whose schema is
 // newer than this binary is refused.
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrate(ctx, 0)
+}
+
+// migrate applies the missing migrations up to version upTo (0: all).
+func (s *Store) migrate(ctx context.Context, upTo int64) error {
 	ms, err := s.d.loadMigrations()
 	if err != nil {
 		return fmt.Errorf("loading migrations: %w", err)
@@ -86,7 +91,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return fmt.Errorf("database schema version %d is newer than this binary's %d", current, ms[n-1].version)
 		}
 		for _, m := range ms {
-			if m.version <= current {
+			if m.version <= current || (upTo > 0 && m.version > upTo) {
 				continue
 			}
 			// Not c.exec: migration text is dialect-specific and must not be rebound.

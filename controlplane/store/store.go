@@ -1,6 +1,8 @@
 // Package store persists the engine's state (engines, enrollment tokens,
-// devices, services, publishes) in SQLite or PostgreSQL behind one concrete
-// type, Store. Both databases go through database/sql and share every query;
+// devices, services, publishes; organizations, users, memberships, groups,
+// folders, credentials, IdPs, sessions, API tokens, grants, audit events)
+// in SQLite or PostgreSQL behind one concrete type, Store. Org-scoped
+// methods take the org's ID and never return or touch another org's rows. Both databases go through database/sql and share every query;
 // a small dialect (placeholders, constraint errors, migrations, locks) is all
 // that differs. Migrations are embedded and applied by Open.
 //
@@ -234,4 +236,34 @@ func (s *Store) inTx(ctx context.Context, fn func(c conn) error) error {
 		return err
 	}
 	return s.d.classify(tx.Commit())
+}
+
+// collect runs query and scans every row with scan.
+func collect[T any](ctx context.Context, c conn, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := c.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// wrap gives err the context of an operation: a missing row (sql.ErrNoRows
+// or ErrNotFound) becomes "<what>: not found", anything else "<op>: <err>".
+func wrap(err error, what, op string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows), errors.Is(err, ErrNotFound):
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }

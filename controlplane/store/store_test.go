@@ -129,3 +129,96 @@ func TestEnrollRetry(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateTenancy applies migration 0002 to a database that 0001 created
+// and an engine filled: the devices, services, publishes and tokens stay as
+// they were, belong to no organization, and can be placed in one.
+func TestMigrateTenancy(t *testing.T) {
+	for _, b := range []storetest.Backend{
+		{Name: "sqlite", URL: storetest.SQLiteURL},
+		{Name: "postgres", URL: storetest.EmptyPostgresURL},
+	} {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			url := b.URL(t)
+			old, err := store.OpenAtVersion(ctx, url, 1)
+			if err != nil {
+				t.Fatalf("OpenAtVersion(1) = %v", err)
+			}
+			hash := sha256.Sum256([]byte("old-token"))
+			for _, q := range []struct {
+				sql  string
+				args []any
+			}{
+				{`INSERT INTO devices (id, name, public_key, overlay_ip, hostname, created_at, last_handshake, disabled)
+					VALUES ('dev_1', 'web-1', 'key-1', '100.96.0.2', 'web-1', 1000, 2000, ?)`, []any{false}},
+				{`INSERT INTO devices (id, name, public_key, overlay_ip, created_at, disabled)
+					VALUES ('dev_2', 'db-1', 'key-2', '100.96.0.3', 1000, ?)`, []any{true}},
+				{`INSERT INTO services (id, device_id, name, protocol, port, target, created_at)
+					VALUES ('svc_1', 'dev_1', 'ssh', 'ssh', 22, '127.0.0.1:22', 1000)`, nil},
+				{`INSERT INTO publishes (id, service_id, listen, created_at) VALUES ('pub_1', 'svc_1', ':2201', 1000)`, nil},
+				{`INSERT INTO enroll_tokens (id, token_hash, created_at, expires_at) VALUES ('tok_1', ?, 1000, ?)`,
+					[]any{hash[:], time.Now().Add(time.Hour).UnixMilli()}},
+			} {
+				if err := old.Exec(ctx, q.sql, q.args...); err != nil {
+					t.Fatalf("filling the 0001 schema: %v", err)
+				}
+			}
+			old.Close()
+
+			s := storetest.Open(t, url) // migrates to the latest version
+			devs, err := s.ListDevices(ctx)
+			if err != nil || len(devs) != 2 {
+				t.Fatalf("ListDevices() after migrating = %+v, %v, want 2", devs, err)
+			}
+			want := store.Device{ID: "dev_1", Name: "web-1", PublicKey: "key-1", OverlayIP: netip.MustParseAddr("100.96.0.2"),
+				Hostname: "web-1", CreatedAt: time.UnixMilli(1000).UTC(), LastHandshake: time.UnixMilli(2000).UTC()}
+			if devs[1] != want || !devs[0].Disabled || devs[0].OrgID != "" {
+				t.Errorf("ListDevices() after migrating = %+v, want %+v and a disabled db-1, no orgs", devs, want)
+			}
+			if ps, err := s.ListPublishes(ctx); err != nil || len(ps) != 1 || ps[0].DeviceName != "web-1" {
+				t.Errorf("ListPublishes() after migrating = %+v, %v, want web-1's", ps, err)
+			}
+			// The old token still enrolls, into no organization.
+			d, err := s.Enroll(ctx, store.EnrollRequest{TokenHash: hash[:], Prefix: netip.MustParsePrefix("100.96.0.0/24"),
+				Reserved: []netip.Addr{netip.MustParseAddr("100.96.0.0")}, Device: store.Device{PublicKey: "key-3", Hostname: "app"}})
+			if err != nil || d.OrgID != "" || d.OverlayIP != netip.MustParseAddr("100.96.0.1") {
+				t.Errorf("Enroll(0001 token) = %+v, %v, want 100.96.0.1 in no org", d, err)
+			}
+
+			org, err := s.CreateOrg(ctx, store.Org{Name: "Acme", Slug: "acme"})
+			if err != nil {
+				t.Fatalf("CreateOrg() = %v", err)
+			}
+			f, err := s.CreateFolder(ctx, store.Folder{OrgID: org.ID, Name: "prod"})
+			if err != nil {
+				t.Fatalf("CreateFolder() = %v", err)
+			}
+			if err := s.AssignDeviceOrg(ctx, "dev_1", org.ID, f.ID); err != nil {
+				t.Fatalf("AssignDeviceOrg(0001 device) = %v", err)
+			}
+			if ds, err := s.ListOrgDevices(ctx, org.ID); err != nil || len(ds) != 1 || ds[0].ID != "dev_1" || ds[0].FolderID != f.ID {
+				t.Errorf("ListOrgDevices() = %+v, %v, want dev_1 in %s", ds, err, f.ID)
+			}
+			u, _, err := s.UpsertUserIdentity(ctx, "https://idp.example", "alice", "alice@example.com", "Alice")
+			if err != nil {
+				t.Fatalf("UpsertUserIdentity() = %v", err)
+			}
+			if _, err := s.AddMember(ctx, store.Membership{OrgID: org.ID, UserID: u.ID, Role: store.RoleMember}); err != nil {
+				t.Fatalf("AddMember() = %v", err)
+			}
+			g, err := s.CreateGrant(ctx, store.Grant{OrgID: org.ID, SubjectType: store.SubjectUser, SubjectID: u.ID,
+				Relation: "connect", ObjectType: store.ObjectDevice, ObjectID: "dev_1"})
+			if err != nil {
+				t.Fatalf("CreateGrant(on a 0001 device) = %v", err)
+			}
+			if err := s.DeleteDevice(ctx, "dev_1"); err != nil {
+				t.Fatalf("DeleteDevice() = %v", err)
+			}
+			if _, err := s.GetGrant(ctx, org.ID, g.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetGrant(on deleted device) = %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
