@@ -10,6 +10,9 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 )
 
+// socketBuffer is the UDP socket buffer size wireguard-go asks for too.
+const socketBuffer = 7 << 20
+
 // addrBind is a conn.Bind on one UDP socket bound to one local address. It
 // serves Config.ListenAddr when an address is given: wireguard-go's
 // StdNetBind always binds every interface.
@@ -41,6 +44,7 @@ func (b *addrBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("binding %s: %w", netip.AddrPortFrom(b.addr, port), err)
 	}
+	setSocketBuffers(c)
 	b.conn.Store(c)
 	actual := c.LocalAddr().(*net.UDPAddr).AddrPort().Port()
 	return []conn.ReceiveFunc{receiveFunc(c)}, actual, nil
