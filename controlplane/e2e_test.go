@@ -64,7 +64,13 @@ func dialEventually(t *testing.T, e *controlplanetest.Engine, device string, por
 // reachable from the engine through the overlay and, through a gateway
 // port, from a plain TCP client on the engine host.
 func TestOverlayEndToEnd(t *testing.T) {
-	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) { testOverlayEndToEnd(t, b.URL(t)) })
+	}
+}
+
+func testOverlayEndToEnd(t *testing.T, databaseURL string) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{DatabaseURL: databaseURL})
 	e.NewAgent("alpha")
 	e.NewAgent("beta")
 
@@ -128,11 +134,14 @@ func TestIsolation(t *testing.T) {
 	c.Close()
 	before := accepted()
 
-	// Agent alpha, with its own overlay device, tries beta's service.
+	// Agent alpha, with its own overlay device and its own packet filter
+	// removed (a hostile agent), tries beta's service: WireGuard has no
+	// route to beta and the engine never forwards.
 	dev := alpha.Device()
 	if dev == nil {
 		t.Fatal("agent alpha has no running device")
 	}
+	dev.SetFilter(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if c, err := dev.DialContext(ctx, "tcp", net.JoinHostPort(e.Device("beta").OverlayIP, "7000")); err == nil {
@@ -141,6 +150,13 @@ func TestIsolation(t *testing.T) {
 	}
 	if got := accepted(); got != before {
 		t.Errorf("beta's target accepted %d connections from alpha, want 0", got-before)
+	}
+	// Nor can alpha reach the engine's host-side ports through the overlay.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	if c, err := dev.DialContext(ctx2, "tcp", net.JoinHostPort(e.Overlay().Addr().String(), "8080")); err == nil {
+		c.Close()
+		t.Error("agent alpha reached engine port 8080 over the overlay")
 	}
 
 	// The engine, with its filter bypassed, still cannot reach a port of
@@ -187,7 +203,13 @@ func newPublicKey(t *testing.T) string {
 // TestEnrollRace: 50 concurrent enrollments with one token give exactly one
 // device and one address.
 func TestEnrollRace(t *testing.T) {
-	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) { testEnrollRace(t, b.URL(t)) })
+	}
+}
+
+func testEnrollRace(t *testing.T, databaseURL string) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{DatabaseURL: databaseURL})
 	tok := e.Token(0)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
