@@ -102,3 +102,13 @@ func (r *Keyring) LogValue() slog.Value {
 		slog.Any("previous", prev),
 	)
 }
+
+// Previous returns the keyring's KEKs other than the current one, oldest
+// last, so a rotation can keep them for records not yet re-sealed.
+func (r *Keyring) Previous() []*KEK {
+	out := make([]*KEK, 0, len(r.ids))
+	for _, id := range r.ids[1:] {
+		out = append(out, r.byID[id])
+	}
+	return out
+}
