@@ -27,6 +27,7 @@ import (
 	"github.com/warrenhq/warren/controlplane/gateway"
 	"github.com/warrenhq/warren/controlplane/overlay"
 	"github.com/warrenhq/warren/controlplane/store"
+	"github.com/warrenhq/warren/controlplane/vault"
 )
 
 // Defaults of Config's zero values.
@@ -48,6 +49,7 @@ type Config struct {
 	WGEndpoint    string       // host:port agents send WireGuard to; "" = PublicURL's host + the WG port
 	DatabaseURL   string       // "" = SQLite file in DataDir; postgres://... = PostgreSQL
 	OverlayPrefix netip.Prefix // zero = 100.96.0.0/12
+	KEK           KEKConfig    // zero = a KEK file in DataDir, created on first start
 	Logger        *slog.Logger // nil = discard
 	Now           func() time.Time
 }
@@ -62,6 +64,7 @@ type Engine struct {
 	overlay  *overlay.Overlay
 	enroll   *enroll.Service
 	gateway  *gateway.Gateway
+	vault    *vault.Vault
 	public   net.Listener
 	admin    net.Listener
 	registry *prometheus.Registry
@@ -83,6 +86,11 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.store, err = store.Open(ctx, cfg.DatabaseURL, cfg.DataDir); err != nil {
 		return nil, err
 	}
+	keys, err := LoadKeyring(cfg.DataDir, cfg.KEK, e.log)
+	if err != nil {
+		return nil, fmt.Errorf("loading the key-encryption key: %w", err)
+	}
+	e.vault = vault.New(e.store, keys)
 	if err := e.openOverlay(ctx); err != nil {
 		return nil, err
 	}
@@ -319,6 +327,9 @@ func (e *Engine) Store() *store.Store { return e.store }
 
 // Enroll returns the enrollment service.
 func (e *Engine) Enroll() *enroll.Service { return e.enroll }
+
+// Vault returns the engine's vault of sealed secrets.
+func (e *Engine) Vault() *vault.Vault { return e.vault }
 
 // DataDir returns the engine's data dir.
 func (e *Engine) DataDir() string { return e.cfg.DataDir }

@@ -31,6 +31,7 @@ Usage:
   warren publish add DEVICE/SERVICE --listen ADDR [--json]
   warren publish list [--json]
   warren publish remove ID|LISTEN
+  warren kek rotate [--new-kek-file F] [--json]   re-seal every stored secret under a new KEK
   warren version
 
 Admin commands reach the running engine through <data-dir>/warren.sock;
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string) int {
 		return serve(ctx, rest)
 	case "token", "device", "service", "publish":
 		return admin(ctx, cmd, rest)
+	case "kek":
+		return kek(ctx, rest)
 	case "version":
 		fmt.Println(version)
 		return 0

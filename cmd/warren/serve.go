@@ -21,6 +21,7 @@ func serve(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL agents enroll against (default http://<listen>)")
 	fs.StringVar(&cfg.WGEndpoint, "wg-endpoint", "", "host:port agents send WireGuard to (default: public URL host + WireGuard port)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("WARREN_DATABASE_URL"), "empty = SQLite in the data dir; postgres://... = PostgreSQL")
+	fs.StringVar(&cfg.KEK.File, "kek-file", "", "key-encryption key file (mode 0600; default: WARREN_KEK, else <data-dir>/kek created on first start)")
 	fs.StringVar(&prefix, "overlay-prefix", controlplane.DefaultPrefix.String(), "overlay IPv4 prefix")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&format, "log-format", "text", "text or json")
@@ -33,6 +34,7 @@ func serve(ctx context.Context, args []string) int {
 		return 2
 	}
 	cfg.OverlayPrefix = p
+	cfg.KEK.Env = os.Getenv("WARREN_KEK")
 	logger, err := newLogger(level, format)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "warren serve: %v\n", err)
