@@ -265,17 +265,30 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // EchoServer starts a TCP echo server on 127.0.0.1 and returns its address
-// and a counter of accepted connections.
+// and a counter of accepted connections. At cleanup it closes every
+// connection it holds rather than waiting for peers to hang up: a flow whose
+// overlay side was abandoned mid-dial would otherwise never end.
 func EchoServer(t testing.TB) (addr string, accepted func() int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	n := 0
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	var (
+		mu    sync.Mutex
+		n     int
+		conns = map[net.Conn]struct{}{}
+		wg    sync.WaitGroup
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -286,12 +299,16 @@ func EchoServer(t testing.TB) (addr string, accepted func() int) {
 			}
 			mu.Lock()
 			n++
+			conns[c] = struct{}{}
 			mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				io.Copy(c, c)
 				c.Close()
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
 			}()
 		}
 	}()

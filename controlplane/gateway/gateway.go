@@ -52,7 +52,7 @@ type listener struct {
 	flows sync.WaitGroup
 
 	mu    sync.Mutex
-	conns map[net.Conn]struct{} // live client conns; guarded by mu
+	conns map[net.Conn]struct{} // both ends of live flows; guarded by mu
 }
 
 // New returns a Gateway with no ports. logger may be nil.
@@ -164,14 +164,15 @@ func (g *Gateway) accept(l *listener) {
 		go func() {
 			defer l.flows.Done()
 			defer l.untrack(c)
-			g.forward(l.port, c)
+			g.forward(l, c)
 		}()
 	}
 }
 
 // forward dials the device service first, so a client whose target is
 // unreachable sees its connection closed instead of a silent black hole.
-func (g *Gateway) forward(p Port, client net.Conn) {
+func (g *Gateway) forward(l *listener, client net.Conn) {
+	p := l.port
 	addr, ok := g.resolve(p.DeviceID)
 	if !ok {
 		g.log.Warn("gateway: device not on the overlay", "device_id", p.DeviceID)
@@ -187,6 +188,12 @@ func (g *Gateway) forward(p Port, client net.Conn) {
 		client.Close()
 		return
 	}
+	if !l.track(upstream) {
+		upstream.Close()
+		client.Close()
+		return
+	}
+	defer l.untrack(upstream)
 	up, down, err := tcp.Join(client, upstream)
 	g.log.Debug("gateway flow ended", "publish_id", p.ID, "bytes_up", up, "bytes_down", down, "err", err)
 }
@@ -207,8 +214,8 @@ func (l *listener) untrack(c net.Conn) {
 	delete(l.conns, c)
 }
 
-// close stops accepting, closes live client conns (which ends their flows)
-// and waits for everything to exit.
+// close stops accepting, closes both ends of live flows (a half-closed flow
+// might otherwise wait forever for its far side) and waits for them.
 func (l *listener) close() {
 	l.ln.Close()
 	<-l.done
