@@ -372,3 +372,32 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Errorf("unknown route: %d %+v", resp.StatusCode, eb)
 	}
 }
+
+// TestAuthRoutesMounted: the engine serves the login layer: a setup link
+// exists on a fresh engine and opens the form, and the session routes
+// demand authentication.
+func TestAuthRoutesMounted(t *testing.T) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	link, err := e.SetupLink(context.Background())
+	if err != nil || !strings.HasPrefix(link, e.URL+"/setup?") {
+		t.Fatalf("SetupLink() = %q, %v", link, err)
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET setup link = %d, want 200", resp.StatusCode)
+	}
+	resp, err = http.Get(e.URL + "/api/v1/auth/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eb wire.ErrorBody
+	json.NewDecoder(resp.Body).Decode(&eb)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || eb.Error.Code != "unauthenticated" {
+		t.Errorf("GET /api/v1/auth/me = %d %q, want 401 unauthenticated", resp.StatusCode, eb.Error.Code)
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/warrenhq/warren/controlplane/overlay"
 	"github.com/warrenhq/warren/controlplane/store"
 	"github.com/warrenhq/warren/controlplane/vault"
+	"github.com/warrenhq/warren/controlplane/web"
 )
 
 // Defaults of Config's zero values.
@@ -50,6 +51,9 @@ type Config struct {
 	DatabaseURL   string       // "" = SQLite file in DataDir; postgres://... = PostgreSQL
 	OverlayPrefix netip.Prefix // zero = 100.96.0.0/12
 	KEK           KEKConfig    // zero = a KEK file in DataDir, created on first start
+	// DisableBuiltinIdP turns off the engine's own OIDC provider (local
+	// users and the first-admin setup link); only org IdPs sign users in.
+	DisableBuiltinIdP bool
 	Logger        *slog.Logger // nil = discard
 	Now           func() time.Time
 }
@@ -65,6 +69,7 @@ type Engine struct {
 	enroll   *enroll.Service
 	gateway  *gateway.Gateway
 	vault    *vault.Vault
+	authn    *web.Authn
 	public   net.Listener
 	admin    net.Listener
 	registry *prometheus.Registry
@@ -116,6 +121,13 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	}
 	if e.admin, err = listenAdmin(cfg.DataDir); err != nil {
 		return nil, err
+	}
+	e.authn, err = web.New(web.Config{
+		Store: e.store, Keyring: keys, IdPSecrets: e.vault, PublicURL: e.PublicURL(), DataDir: cfg.DataDir,
+		DisableBuiltinIdP: cfg.DisableBuiltinIdP, Now: cfg.Now, Logger: e.log.With("component", "web"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting authentication: %w", err)
 	}
 	e.registry = prometheus.NewRegistry()
 	e.registry.MustRegister(e.overlay.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -253,7 +265,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		PublicURL: e.PublicURL(), Logger: e.log.With("component", "admin"),
 	}
 	servers := []*http.Server{
-		{Handler: api.Public(e.enroll, e.registry, e.log.With("component", "api")), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: api.Public(e.enroll, e.registry, e.log.With("component", "api"), e.authn.Register), ReadHeaderTimeout: 10 * time.Second},
 		{Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second},
 	}
 	listeners := []net.Listener{e.public, e.admin}
@@ -330,6 +342,20 @@ func (e *Engine) Enroll() *enroll.Service { return e.enroll }
 
 // Vault returns the engine's vault of sealed secrets.
 func (e *Engine) Vault() *vault.Vault { return e.vault }
+
+// SetupLink returns the one-time link that creates the first platform admin,
+// or "" when there is one already or the built-in IdP is disabled. The
+// link is a credential: print it to the operator, never to a log.
+func (e *Engine) SetupLink(ctx context.Context) (string, error) {
+	link, err := e.authn.SetupLink(ctx)
+	if errors.Is(err, web.ErrSetupDone) || errors.Is(err, web.ErrBuiltinDisabled) {
+		return "", nil
+	}
+	return link, err
+}
+
+// Authn returns the engine's authentication layer.
+func (e *Engine) Authn() *web.Authn { return e.authn }
 
 // DataDir returns the engine's data dir.
 func (e *Engine) DataDir() string { return e.cfg.DataDir }

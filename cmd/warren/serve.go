@@ -22,6 +22,7 @@ func serve(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.WGEndpoint, "wg-endpoint", "", "host:port agents send WireGuard to (default: public URL host + WireGuard port)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("WARREN_DATABASE_URL"), "empty = SQLite in the data dir; postgres://... = PostgreSQL")
 	fs.StringVar(&cfg.KEK.File, "kek-file", "", "key-encryption key file (mode 0600; default: WARREN_KEK, else <data-dir>/kek created on first start)")
+	fs.BoolVar(&cfg.DisableBuiltinIdP, "disable-builtin-idp", false, "turn off the built-in OIDC provider (local users); only org IdPs sign users in")
 	fs.StringVar(&prefix, "overlay-prefix", controlplane.DefaultPrefix.String(), "overlay IPv4 prefix")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&format, "log-format", "text", "text or json")
@@ -45,6 +46,15 @@ func serve(ctx context.Context, args []string) int {
 	if err != nil {
 		logger.Error("engine failed to start", "err", err)
 		return 1
+	}
+	link, err := eng.SetupLink(ctx)
+	if err != nil {
+		logger.Error("creating the setup link", "err", err)
+		return 1
+	}
+	if link != "" {
+		// A credential: to the operator's terminal, not into the logs.
+		fmt.Fprintf(os.Stderr, "\nNo platform admin exists yet. Create the first one within an hour at:\n  %s\n\n", link)
 	}
 	if err := eng.Run(ctx); err != nil {
 		logger.Error("engine stopped", "err", err)

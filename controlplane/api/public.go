@@ -12,12 +12,16 @@ import (
 )
 
 // Public returns the handler of the engine's public listener: GET /healthz,
-// GET /metrics and POST /api/v1/enroll.
-func Public(enr *enroll.Service, reg *prometheus.Registry, log *slog.Logger) http.Handler {
+// GET /metrics and POST /api/v1/enroll, plus whatever each of more registers
+// (the login and session routes, the REST API).
+func Public(enr *enroll.Service, reg *prometheus.Registry, log *slog.Logger, more ...func(*http.ServeMux)) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
+	for _, register := range more {
+		register(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
