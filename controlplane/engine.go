@@ -54,8 +54,8 @@ type Config struct {
 	// DisableBuiltinIdP turns off the engine's own OIDC provider (local
 	// users and the first-admin setup link); only org IdPs sign users in.
 	DisableBuiltinIdP bool
-	Logger        *slog.Logger // nil = discard
-	Now           func() time.Time
+	Logger            *slog.Logger // nil = discard
+	Now               func() time.Time
 }
 
 // Engine is a running Warren engine. New binds every listener, so addresses
