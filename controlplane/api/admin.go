@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warrenhq/warren/controlplane/authz"
 	"github.com/warrenhq/warren/controlplane/enroll"
 	"github.com/warrenhq/warren/controlplane/gateway"
 	"github.com/warrenhq/warren/controlplane/overlay"
@@ -42,6 +43,7 @@ type Admin struct {
 	Enroll    *enroll.Service
 	Overlay   *overlay.Overlay
 	Gateway   *gateway.Gateway
+	Authz     *authz.Service
 	PublicURL string       // what agents use to enroll
 	Logger    *slog.Logger // nil = discard
 }
@@ -62,6 +64,7 @@ func (a *Admin) Handler() http.Handler {
 	route("GET /admin/v1/publishes", a.listPublishes)
 	route("POST /admin/v1/publishes", a.addPublish)
 	route("DELETE /admin/v1/publishes/{id}", a.removePublish)
+	route("POST /admin/v1/openfga/sync", a.syncOpenFGA)
 	route("/", func(w http.ResponseWriter, r *http.Request) error {
 		return &Error{http.StatusNotFound, "route_not_found", "no such route"}
 	})
@@ -379,6 +382,21 @@ func SyncGateway(ctx context.Context, st interface {
 		ports = append(ports, gateway.Port{ID: p.ID, Listen: p.Listen, DeviceID: p.DeviceID, Port: uint16(p.ServicePort)})
 	}
 	return gw.Sync(ports)
+}
+
+// SyncResult reports what an OpenFGA sync changed.
+type SyncResult struct {
+	Added   int `json:"added"`
+	Removed int `json:"removed"`
+}
+
+func (a *Admin) syncOpenFGA(w http.ResponseWriter, r *http.Request) error {
+	added, removed, err := a.Authz.Sync(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, SyncResult{Added: added, Removed: removed})
+	return nil
 }
 
 // decodeBody decodes a JSON body strictly: size-capped, unknown fields

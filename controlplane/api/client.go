@@ -87,6 +87,12 @@ func (c *Client) RemovePublish(ctx context.Context, idOrListen string) error {
 	return c.do(ctx, http.MethodDelete, "/admin/v1/publishes/"+url.PathEscape(idOrListen), nil, nil)
 }
 
+// SyncOpenFGA rebuilds OpenFGA's tuples from the database.
+func (c *Client) SyncOpenFGA(ctx context.Context) (SyncResult, error) {
+	var out SyncResult
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/openfga/sync", nil, &out)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {

@@ -39,20 +39,24 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // handle turns a handlerFunc into an http.Handler that writes the envelope.
 func handle(log *slog.Logger, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := h(w, r)
-		if err == nil {
-			return
+		if err := h(w, r); err != nil {
+			writeError(log, w, r, err)
 		}
-		e := classify(err)
-		traceID := newTraceID()
-		level := slog.LevelInfo
-		if e.Status >= 500 {
-			level = slog.LevelError
-		}
-		log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path,
-			"status", e.Status, "code", e.Code, "trace_id", traceID, "err", err)
-		writeJSON(w, e.Status, wire.ErrorBody{Error: wire.ErrorDetail{Code: e.Code, Message: e.Message, TraceID: traceID}})
 	})
+}
+
+// writeError answers err with the envelope and logs its internal cause
+// under the envelope's trace id.
+func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	e := classify(err)
+	traceID := newTraceID()
+	level := slog.LevelInfo
+	if e.Status >= 500 {
+		level = slog.LevelError
+	}
+	log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path,
+		"status", e.Status, "code", e.Code, "trace_id", traceID, "err", err)
+	writeJSON(w, e.Status, wire.ErrorBody{Error: wire.ErrorDetail{Code: e.Code, Message: e.Message, TraceID: traceID}})
 }
 
 // classify maps an error to what the client may see.
