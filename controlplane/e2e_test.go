@@ -8,14 +8,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/warrenhq/warren/acl"
+	"github.com/warrenhq/warren/agent"
 	"github.com/warrenhq/warren/controlplane/api"
 	"github.com/warrenhq/warren/controlplane/controlplanetest"
+	"github.com/warrenhq/warren/controlplane/store"
 	"github.com/warrenhq/warren/controlplane/store/storetest"
 	"github.com/warrenhq/warren/controlplane/wire"
 	"github.com/warrenhq/warren/netstack"
@@ -399,5 +403,99 @@ func TestAuthRoutesMounted(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || eb.Error.Code != "unauthenticated" {
 		t.Errorf("GET /api/v1/auth/me = %d %q, want 401 unauthenticated", resp.StatusCode, eb.Error.Code)
+	}
+}
+
+// TestOpenFGASync: the engine starts with OpenFGA in step with the database,
+// so `warren openfga sync` has nothing to do.
+func TestOpenFGASync(t *testing.T) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	r, err := e.Admin().SyncOpenFGA(context.Background())
+	if err != nil || r.Added != 0 || r.Removed != 0 {
+		t.Fatalf("SyncOpenFGA() = %+v, %v; want nothing to do", r, err)
+	}
+}
+
+// TestRESTEnrollIntoOrg: through the engine's public listener, an org admin
+// with an API token mints an org enrollment token; an agent enrolled with it
+// lands in the org's folder, shows online in the org's device list, and the
+// admin can connect to it (OpenFGA knows its placement).
+func TestRESTEnrollIntoOrg(t *testing.T) {
+	ctx := context.Background()
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	st := e.Store()
+	org, err := st.CreateOrg(ctx, store.Org{Name: "Acme", Slug: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, _, err := st.UpsertUserIdentity(ctx, "https://idp.test", "alice", "alice@acme.test", "Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Authz().AddMember(ctx, store.Membership{OrgID: org.ID, UserID: user.ID, Role: store.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	folder, err := e.Authz().CreateFolder(ctx, store.Folder{OrgID: org.ID, Name: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := e.Authn().CreateAPIToken(ctx, org.ID, user.ID, "test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path string, body any, out any) int {
+		t.Helper()
+		var r io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			r = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, e.URL+path, r)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			json.NewDecoder(resp.Body).Decode(out)
+		}
+		return resp.StatusCode
+	}
+	var tok api.CreatedEnrollmentToken
+	if status := call("POST", "/api/v1/orgs/"+org.ID+"/enrollment-tokens", api.CreateEnrollmentTokenRequest{FolderID: folder.ID}, &tok); status != http.StatusCreated {
+		t.Fatalf("creating an org enrollment token: %d", status)
+	}
+	agentDir := t.TempDir()
+	if _, err := agent.Enroll(ctx, agent.EnrollConfig{Server: e.URL, Token: tok.Token, StateDir: agentDir, Name: "web1"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Config{StateDir: agentDir, ListenAddr: netip.MustParseAddrPort("127.0.0.1:0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(actx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.WaitOnline("web1")
+
+	var devices []api.OrgDevice
+	if status := call("GET", "/api/v1/orgs/"+org.ID+"/devices", nil, &devices); status != http.StatusOK || len(devices) != 1 {
+		t.Fatalf("org devices: %d %+v", status, devices)
+	}
+	d := devices[0]
+	if d.Name != "web1" || d.FolderID != folder.ID {
+		t.Errorf("device = %+v, want web1 in folder %s", d, folder.ID)
+	}
+	ok, err := e.Authorizer().Check(ctx, acl.Tuple{User: "user:" + user.ID, Relation: "connect", Object: "device:" + d.ID})
+	if err != nil || !ok {
+		t.Errorf("admin connect on the enrolled device = %v, %v; want true", ok, err)
+	}
+	// Another org's admin sees nothing of it.
+	var orgs []map[string]any
+	if status := call("GET", "/api/v1/orgs", nil, &orgs); status != http.StatusOK || len(orgs) != 1 {
+		t.Errorf("GET /api/v1/orgs = %d %v", status, orgs)
 	}
 }

@@ -22,7 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/warrenhq/warren/acl"
 	"github.com/warrenhq/warren/controlplane/api"
+	"github.com/warrenhq/warren/controlplane/authz"
 	"github.com/warrenhq/warren/controlplane/enroll"
 	"github.com/warrenhq/warren/controlplane/gateway"
 	"github.com/warrenhq/warren/controlplane/overlay"
@@ -51,6 +53,9 @@ type Config struct {
 	DatabaseURL   string       // "" = SQLite file in DataDir; postgres://... = PostgreSQL
 	OverlayPrefix netip.Prefix // zero = 100.96.0.0/12
 	KEK           KEKConfig    // zero = a KEK file in DataDir, created on first start
+	// OpenFGAURL selects an external OpenFGA (its HTTP API) instead of the
+	// embedded one; OpenFGAToken is its preshared key.
+	OpenFGAURL, OpenFGAToken string
 	// DisableBuiltinIdP turns off the engine's own OIDC provider (local
 	// users and the first-admin setup link); only org IdPs sign users in.
 	DisableBuiltinIdP bool
@@ -69,6 +74,9 @@ type Engine struct {
 	enroll   *enroll.Service
 	gateway  *gateway.Gateway
 	vault    *vault.Vault
+	fga      authorizer
+	compiler *acl.Compiler
+	authz    *authz.Service
 	authn    *web.Authn
 	public   net.Listener
 	admin    net.Listener
@@ -96,6 +104,9 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		return nil, fmt.Errorf("loading the key-encryption key: %w", err)
 	}
 	e.vault = vault.New(e.store, keys)
+	if err := e.openAuthz(ctx); err != nil {
+		return nil, err
+	}
 	if err := e.openOverlay(ctx); err != nil {
 		return nil, err
 	}
@@ -106,9 +117,15 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		Engines:  e.overlay.Engines,
 		Now:      cfg.Now,
 		Logger:   e.log,
-		Enrolled: func(ctx context.Context, _ store.Device) {
+		Enrolled: func(ctx context.Context, d store.Device) {
 			if err := e.overlay.Sync(ctx); err != nil {
 				e.log.Error("adding enrolled device to the overlay", "err", err)
+			}
+			if d.OrgID == "" {
+				return
+			}
+			if err := e.authz.DeviceAdded(ctx, d.OrgID, d.ID); err != nil {
+				e.log.Error("placing enrolled device in openfga", "device_id", d.ID, "err", err)
 			}
 		},
 	})
@@ -191,6 +208,48 @@ func (e *Engine) openOverlay(ctx context.Context) error {
 	return e.overlay.Sync(ctx)
 }
 
+// authorizer is OpenFGA, embedded or remote.
+type authorizer interface {
+	authz.Tuples
+	Close() error
+}
+
+// openAuthz starts OpenFGA on the engine's database (PostgreSQL), beside it
+// (SQLite: its own file in the data dir, so its writers never wait on the
+// engine's) or at OpenFGAURL, then brings its tuples and the compiled port
+// ACLs in step with the database.
+func (e *Engine) openAuthz(ctx context.Context) error {
+	fga, err := e.newAuthorizer(ctx)
+	if err != nil {
+		return fmt.Errorf("starting openfga: %w", err)
+	}
+	e.fga = fga
+	e.compiler = acl.NewCompiler(e.fga, e.log.With("component", "acl"))
+	e.authz = authz.New(e.store, e.fga, e.compiler, e.log.With("component", "authz"))
+	added, removed, err := e.authz.Sync(ctx)
+	if err != nil {
+		return fmt.Errorf("syncing openfga with the database: %w", err)
+	}
+	if added+removed > 0 {
+		e.log.Warn("openfga was out of step with the database; fixed", "added", added, "removed", removed)
+	}
+	return nil
+}
+
+func (e *Engine) newAuthorizer(ctx context.Context) (authorizer, error) {
+	log := e.log.With("component", "openfga")
+	switch {
+	case e.cfg.OpenFGAURL != "":
+		return acl.NewRemote(ctx, acl.RemoteConfig{URL: e.cfg.OpenFGAURL, Token: e.cfg.OpenFGAToken})
+	case e.store.Dialect() == "postgres":
+		return acl.NewEmbedded(ctx, acl.EmbeddedConfig{Datastore: acl.DatastorePostgres, URI: e.cfg.DatabaseURL, Logger: log})
+	}
+	return acl.NewEmbedded(ctx, acl.EmbeddedConfig{Datastore: acl.DatastoreSQLite, URI: filepath.Join(e.cfg.DataDir, OpenFGAFile), Logger: log})
+}
+
+// OpenFGAFile is the embedded OpenFGA's SQLite database in the data dir.
+const OpenFGAFile = "openfga.db"
+
 // parseListen accepts "host:port" and ":port".
 func parseListen(s string) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(s)
@@ -261,11 +320,11 @@ func listenAdmin(dataDir string) (net.Listener, error) {
 // every goroutine it started has exited.
 func (e *Engine) Run(ctx context.Context) error {
 	adm := &api.Admin{
-		Store: e.store, Enroll: e.enroll, Overlay: e.overlay, Gateway: e.gateway,
+		Store: e.store, Enroll: e.enroll, Overlay: e.overlay, Gateway: e.gateway, Authz: e.authz,
 		PublicURL: e.PublicURL(), Logger: e.log.With("component", "admin"),
 	}
 	servers := []*http.Server{
-		{Handler: api.Public(e.enroll, e.registry, e.log.With("component", "api"), e.authn.Register), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: api.Public(e.enroll, e.registry, e.log.With("component", "api"), e.authn.Register, e.v1().Register), ReadHeaderTimeout: 10 * time.Second},
 		{Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second},
 	}
 	listeners := []net.Listener{e.public, e.admin}
@@ -320,6 +379,9 @@ func (e *Engine) closeAll() {
 	if e.overlay != nil {
 		e.overlay.Close()
 	}
+	if e.fga != nil {
+		e.fga.Close()
+	}
 	if e.store != nil {
 		e.store.Close()
 	}
@@ -353,6 +415,21 @@ func (e *Engine) SetupLink(ctx context.Context) (string, error) {
 	}
 	return link, err
 }
+
+// v1 is the REST API for the console and scripts.
+func (e *Engine) v1() *api.V1 {
+	return &api.V1{
+		Store: e.store, Authz: e.authz, Authorizer: e.fga, Compiler: e.compiler, Vault: e.vault,
+		Authn: e.authn, Overlay: e.overlay, Gateway: e.gateway, PublicURL: e.PublicURL(), Now: e.cfg.Now,
+		Logger: e.log.With("component", "api"),
+	}
+}
+
+// Authorizer returns the engine's OpenFGA.
+func (e *Engine) Authorizer() acl.Authorizer { return e.fga }
+
+// Authz returns the engine's authorization service.
+func (e *Engine) Authz() *authz.Service { return e.authz }
 
 // Authn returns the engine's authentication layer.
 func (e *Engine) Authn() *web.Authn { return e.authn }

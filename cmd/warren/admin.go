@@ -188,6 +188,14 @@ func commands() map[string]command {
 				}, err
 			},
 		},
+		"openfga sync": {
+			run: func(ctx context.Context, c *api.Client, _ []string) (any, func(io.Writer), error) {
+				r, err := c.SyncOpenFGA(ctx)
+				return r, func(w io.Writer) {
+					fmt.Fprintf(w, "openfga in step with the database: %d tuples added, %d removed\n", r.Added, r.Removed)
+				}, err
+			},
+		},
 		"publish remove": {
 			args: "ID|LISTEN", nargs: 1,
 			run: func(ctx context.Context, c *api.Client, pos []string) (any, func(io.Writer), error) {

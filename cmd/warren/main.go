@@ -31,6 +31,7 @@ Usage:
   warren publish add DEVICE/SERVICE --listen ADDR [--json]
   warren publish list [--json]
   warren publish remove ID|LISTEN
+  warren openfga sync [--json]                    rebuild OpenFGA's tuples from the database
   warren kek rotate [--new-kek-file F] [--json]   re-seal every stored secret under a new KEK
   warren version
 
@@ -48,7 +49,7 @@ func run(ctx context.Context, args []string) int {
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest)
-	case "token", "device", "service", "publish":
+	case "token", "device", "service", "publish", "openfga":
 		return admin(ctx, cmd, rest)
 	case "kek":
 		return kek(ctx, rest)

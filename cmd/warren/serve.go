@@ -22,6 +22,8 @@ func serve(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.WGEndpoint, "wg-endpoint", "", "host:port agents send WireGuard to (default: public URL host + WireGuard port)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("WARREN_DATABASE_URL"), "empty = SQLite in the data dir; postgres://... = PostgreSQL")
 	fs.StringVar(&cfg.KEK.File, "kek-file", "", "key-encryption key file (mode 0600; default: WARREN_KEK, else <data-dir>/kek created on first start)")
+	fs.StringVar(&cfg.OpenFGAURL, "openfga-url", "", "external OpenFGA HTTP API (default: embedded, on the engine's database)")
+	cfg.OpenFGAToken = os.Getenv("WARREN_OPENFGA_TOKEN")
 	fs.BoolVar(&cfg.DisableBuiltinIdP, "disable-builtin-idp", false, "turn off the built-in OIDC provider (local users); only org IdPs sign users in")
 	fs.StringVar(&prefix, "overlay-prefix", controlplane.DefaultPrefix.String(), "overlay IPv4 prefix")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
