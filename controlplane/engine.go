@@ -320,7 +320,7 @@ func listenAdmin(dataDir string) (net.Listener, error) {
 // every goroutine it started has exited.
 func (e *Engine) Run(ctx context.Context) error {
 	adm := &api.Admin{
-		Store: e.store, Enroll: e.enroll, Overlay: e.overlay, Gateway: e.gateway, Authz: e.authz,
+		Store: e.store, Enroll: e.enroll, Overlay: e.overlay, Gateway: e.gateway, Authz: e.authz, Authn: e.authn,
 		PublicURL: e.PublicURL(), Logger: e.log.With("component", "admin"),
 	}
 	servers := []*http.Server{

@@ -30,8 +30,12 @@ func admin(ctx context.Context, group string, args []string) int {
 		fmt.Fprint(os.Stderr, usage)
 		return 2
 	}
-	name := group + " " + args[0]
+	name, rest := group+" "+args[0], args[1:]
 	cmd, ok := commands()[name]
+	if !ok && len(rest) > 0 { // three-word commands: user token create
+		name, rest = name+" "+rest[0], rest[1:]
+		cmd, ok = commands()[name]
+	}
 	if !ok {
 		fmt.Fprintf(os.Stderr, "warren: unknown command %q\n\n%s", name, usage)
 		return 2
@@ -46,7 +50,7 @@ func admin(ctx context.Context, group string, args []string) int {
 		fmt.Fprintf(fs.Output(), "Usage: warren %s %s [flags]\n", name, cmd.args)
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args[1:])
+	pos, err := parseInterspersed(fs, rest)
 	if err != nil {
 		return 2
 	}
@@ -101,6 +105,7 @@ func commands() map[string]command {
 		ttl    string
 		svc    api.Service
 		listen string
+		utok   api.UserTokenRequest
 	)
 	return map[string]command{
 		"token create": {
@@ -110,6 +115,31 @@ func commands() map[string]command {
 				return t, func(w io.Writer) {
 					fmt.Fprintf(w, "Enrollment token (single use, expires %s):\n  %s\n\nOn the device, run:\n  %s\n",
 						t.ExpiresAt.Local().Format(time.RFC3339), t.Token, t.Command)
+				}, err
+			},
+		},
+		"user token create": {
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(&utok.Org, "org", "", "organization id or slug (required)")
+				fs.StringVar(&utok.User, "user", "", "the member's email or user id (required)")
+				fs.StringVar(&utok.TTL, "ttl", "720h", `token lifetime; "0" = until revoked`)
+				fs.StringVar(&utok.Name, "name", "cli", "token name, as the console lists it")
+			},
+			run: func(ctx context.Context, c *api.Client, _ []string) (any, func(io.Writer), error) {
+				if utok.Org == "" || utok.User == "" {
+					return nil, nil, errors.New("--org and --user are required")
+				}
+				if utok.TTL == "0" {
+					utok.TTL = ""
+				}
+				t, err := c.CreateUserToken(ctx, utok)
+				return t, func(w io.Writer) {
+					exp := "never expires"
+					if t.ExpiresAt != nil {
+						exp = "expires " + t.ExpiresAt.Local().Format(time.RFC3339)
+					}
+					fmt.Fprintf(w, "API token for %s in %s (id %s, %s; shown once):\n  %s\n\nUse it with:\n  warren login --server URL --token %s\n",
+						utok.User, utok.Org, t.ID, exp, t.Token, t.Token)
 				}, err
 			},
 		},

@@ -33,10 +33,29 @@ Usage:
   warren publish remove ID|LISTEN
   warren openfga sync [--json]                    rebuild OpenFGA's tuples from the database
   warren kek rotate [--new-kek-file F] [--json]   re-seal every stored secret under a new KEK
+  warren user token create --org ORG --user EMAIL [--ttl 720h] [--json]
+                                                  mint an API token for a member (for scripts and login)
   warren version
 
-Admin commands reach the running engine through <data-dir>/warren.sock;
+Admin commands (above) reach the running engine through <data-dir>/warren.sock;
 pass --data-dir (or set WARREN_DATA_DIR) when it is not ./warren-data.
+
+Client commands use the REST API with an API token:
+  warren login --server URL --token TOKEN    check the token and save both (0600)
+  warren logout                              forget them
+  warren org list | create --name N --slug S
+  warren member list | add --user ID [--role member|admin]
+  warren group list | create --name N | add-member GROUP --user ID|--group ID
+  warren folder list | create --name N [--parent ID]
+  warren grant list | remove ID
+  warren grant add --subject user:ID|group:ID --relation connect --object folder:ID|device:ID|organization:ID
+  warren acl explain USER DEVICE PORT
+  warren credential list
+  warren credential create --scope folder:ID|service:ID --name N [--username U] (--password-stdin | --private-key-file F)
+  warren idp list
+  warren idp add --name N --issuer URL --client-id ID [--client-secret-stdin] --domain D [--domain D...] [--group-claim C]
+They take --server and --token (else WARREN_SERVER and WARREN_TOKEN, else what
+"warren login" saved), --org (else the saved one, else the token's own) and --json.
 Run "warren COMMAND -h" for a command's flags.
 `
 
@@ -49,8 +68,14 @@ func run(ctx context.Context, args []string) int {
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest)
-	case "token", "device", "service", "publish", "openfga":
+	case "token", "device", "service", "publish", "openfga", "user":
 		return admin(ctx, cmd, rest)
+	case "org", "member", "group", "folder", "grant", "acl", "credential", "idp":
+		return client(ctx, cmd, rest)
+	case "login":
+		return login(ctx, rest)
+	case "logout":
+		return logout(rest)
 	case "kek":
 		return kek(ctx, rest)
 	case "version":

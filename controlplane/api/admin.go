@@ -17,6 +17,7 @@ import (
 	"github.com/warrenhq/warren/controlplane/gateway"
 	"github.com/warrenhq/warren/controlplane/overlay"
 	"github.com/warrenhq/warren/controlplane/store"
+	"github.com/warrenhq/warren/controlplane/web"
 	"github.com/warrenhq/warren/controlplane/wire"
 )
 
@@ -39,11 +40,14 @@ type AdminStore interface {
 // Admin serves the admin API. Whoever can open the unix socket is an
 // administrator: the socket is created 0600 in the data dir.
 type Admin struct {
-	Store     AdminStore
-	Enroll    *enroll.Service
-	Overlay   *overlay.Overlay
-	Gateway   *gateway.Gateway
-	Authz     *authz.Service
+	Store   AdminStore
+	Enroll  *enroll.Service
+	Overlay *overlay.Overlay
+	Gateway *gateway.Gateway
+	Authz   *authz.Service
+	// Authn mints API tokens (POST /admin/v1/users/tokens); nil = that
+	// route answers 503.
+	Authn     *web.Authn
 	PublicURL string       // what agents use to enroll
 	Logger    *slog.Logger // nil = discard
 }
@@ -65,6 +69,7 @@ func (a *Admin) Handler() http.Handler {
 	route("POST /admin/v1/publishes", a.addPublish)
 	route("DELETE /admin/v1/publishes/{id}", a.removePublish)
 	route("POST /admin/v1/openfga/sync", a.syncOpenFGA)
+	route("POST /admin/v1/users/tokens", a.createUserToken)
 	route("/", func(w http.ResponseWriter, r *http.Request) error {
 		return &Error{http.StatusNotFound, "route_not_found", "no such route"}
 	})
@@ -237,7 +242,7 @@ func (a *Admin) addService(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Overlay.Sync(r.Context()); err != nil {
+	if err := a.servicesChanged(r.Context()); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, Service{Name: s.Name, Protocol: string(s.Protocol), Port: s.Port, Target: s.Target, DeviceID: d.ID})
@@ -258,7 +263,7 @@ func (a *Admin) removeService(w http.ResponseWriter, r *http.Request) error {
 	if err := a.syncPublishes(r.Context()); err != nil {
 		return err
 	}
-	if err := a.Overlay.Sync(r.Context()); err != nil {
+	if err := a.servicesChanged(r.Context()); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -382,6 +387,18 @@ func SyncGateway(ctx context.Context, st interface {
 		ports = append(ports, gateway.Port{ID: p.ID, Listen: p.Listen, DeviceID: p.DeviceID, Port: uint16(p.ServicePort)})
 	}
 	return gw.Sync(ports)
+}
+
+// servicesChanged applies a change of services: the overlay (filter,
+// netmaps) and the compiled port ACLs.
+func (a *Admin) servicesChanged(ctx context.Context) error {
+	if err := a.Overlay.Sync(ctx); err != nil {
+		return err
+	}
+	if a.Authz == nil {
+		return nil
+	}
+	return a.Authz.Rebuild(ctx)
 }
 
 // SyncResult reports what an OpenFGA sync changed.

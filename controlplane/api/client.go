@@ -93,6 +93,12 @@ func (c *Client) SyncOpenFGA(ctx context.Context) (SyncResult, error) {
 	return out, c.do(ctx, http.MethodPost, "/admin/v1/openfga/sync", nil, &out)
 }
 
+// CreateUserToken mints an API token for a member of an organization.
+func (c *Client) CreateUserToken(ctx context.Context, req UserTokenRequest) (UserTokenResponse, error) {
+	var out UserTokenResponse
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/users/tokens", req, &out)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
