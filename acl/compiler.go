@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// compileConcurrency bounds the users compiled at once (each is one
-// ListObjects call per distinct required relation).
+// compileConcurrency bounds the ListObjects calls (one per user and
+// distinct required relation) a compile has in flight.
 const compileConcurrency = 8
 
 // Compiler turns relations plus device services into a Table of port ACLs
@@ -29,7 +29,8 @@ const compileConcurrency = 8
 //
 // Keeping it current: after writing tuples, pass them to TuplesChanged (or
 // map each to users with Affected and call Recompile). A change of device
-// services, or of the set of users, calls Compile again.
+// services, or of the set of users, calls Compile again. Affected and
+// Explain only read, and may run concurrently with anything.
 type Compiler struct {
 	authz Authorizer
 	log   *slog.Logger
@@ -48,7 +49,7 @@ func NewCompiler(a Authorizer, log *slog.Logger) *Compiler {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	c := &Compiler{authz: a, log: log, users: map[string]struct{}{}, services: newServiceIndex(nil)}
-	c.table.Store(emptyTable())
+	c.table.Store(newTable(c.services))
 	return c
 }
 
@@ -69,8 +70,7 @@ func (c *Compiler) Compile(ctx context.Context, users []string, services []Servi
 		return nil, err
 	}
 	prev := c.table.Load()
-	base := &Table{users: map[string]map[devicePort]struct{}{}, refs: map[devicePort]int{}, ports: map[string][]PortRange{}, services: idx}
-	t := base.withUsers(entries)
+	t := newTable(idx).withUsers(entries)
 	t.changed = diffPorts(prev.ports, t.ports)
 	c.users, c.services = set, idx
 	c.table.Store(t)
@@ -82,37 +82,42 @@ func (c *Compiler) Compile(ctx context.Context, users []string, services []Servi
 // Recompile rebuilds the entries of the given users only (adding users
 // the compiler did not know) and publishes the result.
 func (c *Compiler) Recompile(ctx context.Context, users []string) (*Table, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.recompileLocked(ctx, userSet(users))
+	return c.recompile(ctx, users, false)
 }
 
 // RecompileAll rebuilds every known user's entries with the current
 // services: what a structure change (a device or folder moved) needs.
 func (c *Compiler) RecompileAll(ctx context.Context) (*Table, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.recompileLocked(ctx, maps.Clone(c.users))
+	return c.recompile(ctx, nil, true)
 }
 
 // TuplesChanged recompiles what writing or deleting ts affects (see
 // Affected). Call it after the write.
 func (c *Compiler) TuplesChanged(ctx context.Context, ts []Tuple) (*Table, error) {
 	var users []string
+	all := false
 	for _, t := range ts {
-		u, all, err := c.Affected(ctx, t)
+		u, a, err := c.Affected(ctx, t)
 		if err != nil {
 			return nil, err
 		}
-		if all {
-			return c.RecompileAll(ctx)
-		}
-		users = append(users, u...)
+		users, all = append(users, u...), all || a
 	}
-	if len(users) == 0 {
+	if len(users) == 0 && !all {
 		return c.Table(), nil
 	}
-	return c.Recompile(ctx, users)
+	return c.recompile(ctx, users, all)
+}
+
+// recompile rebuilds users' entries, and every known user's too when all.
+func (c *Compiler) recompile(ctx context.Context, users []string, all bool) (*Table, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	set := userSet(users)
+	if all {
+		maps.Copy(set, c.users)
+	}
+	return c.recompileLocked(ctx, set)
 }
 
 func (c *Compiler) recompileLocked(ctx context.Context, users map[string]struct{}) (*Table, error) {

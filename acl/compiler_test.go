@@ -3,6 +3,7 @@ package acl_test
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/warrenhq/warren/acl"
@@ -134,4 +135,52 @@ func TestDevicePortsMergesRanges(t *testing.T) {
 	if got := tab.Changed(); !slices.Equal(got, []string{"d"}) {
 		t.Errorf("Changed() = %v, want [d]", got)
 	}
+}
+
+// TestTableReadsDuringRecompile reads the snapshot from many goroutines
+// while tuples change and the compiler publishes new tables (run with
+// -race).
+func TestTableReadsDuringRecompile(t *testing.T) {
+	a := newEmbedded(t)
+	write(t, a, acme()...)
+	c := acl.NewCompiler(a, nil)
+	ctx := context.Background()
+	if _, err := c.Compile(ctx, []string{"alice", "dave"}, acmeServices); err != nil {
+		t.Fatalf("Compile() = %v", err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				tab := c.Table()
+				tab.Allowed("dave", "db-1", 22)
+				tab.DevicePorts("db-1")
+			}
+		})
+	}
+	grant := tu("user:dave", "connector", "device:web-1")
+	for i := range 10 {
+		w, d := []acl.Tuple{grant}, []acl.Tuple(nil)
+		if i%2 == 1 {
+			w, d = d, w
+		}
+		if err := a.Write(ctx, w, d); err != nil {
+			t.Fatalf("Write() = %v", err)
+		}
+		tab, err := c.TuplesChanged(ctx, []acl.Tuple{grant})
+		if err != nil {
+			t.Fatalf("TuplesChanged() = %v", err)
+		}
+		if got, want := tab.Allowed("dave", "web-1", 443), i%2 == 0; got != want {
+			t.Errorf("after change %d: Allowed(dave, web-1, 443) = %v, want %v", i, got, want)
+		}
+	}
+	close(done)
+	wg.Wait()
 }

@@ -56,8 +56,10 @@ type EmbeddedConfig struct {
 }
 
 // Embedded is OpenFGA running in process, called directly (no gRPC, no
-// HTTP). It is safe for concurrent use; Close releases the server and its
-// database connections.
+// HTTP). OpenFGA's caches stay off and every read asks for
+// HIGHER_CONSISTENCY, so a Write is visible to the very next call (what
+// revocation needs). It is safe for concurrent use; Close releases the
+// server and its database connections.
 type Embedded struct {
 	srv     *server.Server
 	ds      storage.OpenFGADatastore // owned by srv, which closes it

@@ -12,6 +12,9 @@ import (
 	"github.com/warrenhq/warren/controlplane/store/storetest"
 )
 
+// TestMain stops the PostgreSQL cluster storetest may have started, then
+// checks that no goroutine outlived its owner (Close of every Embedded,
+// Remote and Oracle, OpenFGA's included).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if err := storetest.Stop(); err != nil {
@@ -19,22 +22,12 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	if code == 0 {
-		if err := goleak.Find(leakIgnores...); err != nil {
+		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
 	}
 	os.Exit(code)
-}
-
-// leakIgnores lists goroutines third-party packages start once per process
-// and never stop.
-var leakIgnores = []goleak.Option{
-	// OpenFGA's and the SQL drivers' process-wide caches and pools.
-	goleak.IgnoreTopFunction("github.com/golang/glog.(*fileSink).flushDaemon"),
-	goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
-	goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"),
-	goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 }
 
 // newEmbedded starts an in-memory OpenFGA, closed when the test ends.

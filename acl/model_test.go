@@ -110,3 +110,45 @@ func TestModelDSLParses(t *testing.T) {
 	// NewEmbedded writes the model: a parse or validation error fails it.
 	newEmbedded(t)
 }
+
+func TestGrant(t *testing.T) {
+	for _, action := range acl.Actions {
+		g, err := acl.Grant(acl.GroupMembers("ops"), action, acl.Folder("prod"))
+		if err != nil || g.Relation != acl.Role(action) || g.User != "group:ops#member" || g.Object != "folder:prod" {
+			t.Errorf("Grant(group:ops#member, %s, folder:prod) = %+v, %v", action, g, err)
+		}
+	}
+	if _, err := acl.Grant("user:a", "admin", "folder:prod"); err == nil {
+		t.Error("Grant(admin) succeeded; admin is not an action")
+	}
+}
+
+// TestGrantEveryAction writes each action's grant and checks that it gives
+// the action and what it implies, and nothing else.
+func TestGrantEveryAction(t *testing.T) {
+	implies := map[string][]string{
+		"view":         {"view"},
+		"connect":      {"view", "connect"},
+		"edit":         {"view", "edit"},
+		"delete":       {"view", "delete"},
+		"manage":       {"view", "connect", "edit", "delete", "manage"},
+		"view_secrets": {"view", "view_secrets"},
+	}
+	a := newEmbedded(t)
+	write(t, a, tu("folder:root", "parent", "folder:sub"), tu("folder:sub", "folder", "device:d"))
+	for granted, want := range implies {
+		for _, on := range []string{"root", "d"} {
+			object := acl.Folder(on)
+			if on == "d" {
+				object = acl.Device(on)
+			}
+			g, _ := acl.Grant(acl.User(granted+"-on-"+on), granted, object)
+			write(t, a, g)
+			for _, action := range acl.Actions {
+				if got := check(t, a, g.User, action, "device:d"); got != slices.Contains(want, action) {
+					t.Errorf("%s granted on %s: Check(%s on device:d) = %v, want %v", granted, on, action, got, !got)
+				}
+			}
+		}
+	}
+}

@@ -346,7 +346,7 @@ func sdkToProto(m fgasdk.AuthorizationModel) (*openfgav1.AuthorizationModel, err
 }
 
 func protoToSDK(m *openfgav1.AuthorizationModel, dst *client.ClientWriteAuthorizationModelRequest) error {
-	b, err := (protojson.MarshalOptions{UseProtoNames: true}).Marshal(m)
+	b, err := protojson.Marshal(m) // OpenFGA's JSON names, as its HTTP API and the go-sdk use
 	if err != nil {
 		return err
 	}

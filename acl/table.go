@@ -67,12 +67,13 @@ type Table struct {
 	changed  []string
 }
 
-func emptyTable() *Table {
+// newTable returns an empty table over services.
+func newTable(services *serviceIndex) *Table {
 	return &Table{
 		users:    map[string]map[devicePort]struct{}{},
 		refs:     map[devicePort]int{},
 		ports:    map[string][]PortRange{},
-		services: newServiceIndex(nil),
+		services: services,
 	}
 }
 
