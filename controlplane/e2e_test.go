@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -497,5 +498,207 @@ func TestRESTEnrollIntoOrg(t *testing.T) {
 	var orgs []map[string]any
 	if status := call("GET", "/api/v1/orgs", nil, &orgs); status != http.StatusOK || len(orgs) != 1 {
 		t.Errorf("GET /api/v1/orgs = %d %v", status, orgs)
+	}
+}
+
+// restCaller calls the engine's REST API with an API token.
+func restCaller(t *testing.T, e *controlplanetest.Engine, secret string) func(method, path string, body, out any) int {
+	return func(method, path string, body, out any) int {
+		t.Helper()
+		var r io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			r = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, e.URL+path, r)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			json.NewDecoder(resp.Body).Decode(out)
+		}
+		return resp.StatusCode
+	}
+}
+
+// echoThrough opens a connection to addr and echoes msg, reporting whether
+// the echo came back (the connection is returned open when it did).
+func echoThrough(addr, msg string) (net.Conn, bool) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return nil, false
+	}
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	got := make([]byte, len(msg))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		c.Close()
+		return nil, false
+	}
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+		c.Close()
+		return nil, false
+	}
+	c.SetDeadline(time.Time{})
+	return c, true
+}
+
+// wantClosedAtOnce dials addr and expects the connection closed without an
+// echo, well before a read deadline.
+func wantClosedAtOnce(t *testing.T, addr, what string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return // refused outright is closed too
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	c.Write([]byte("ping"))
+	n, err := c.Read(make([]byte, 4))
+	if n > 0 {
+		t.Errorf("%s: the connection echoed %d bytes, want it closed", what, n)
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("%s: the connection stayed open, want it closed at once", what)
+	}
+}
+
+// TestRevokePublishedFlow: a member with manage on a folder adds a service
+// to a device in it and publishes it through the REST API, limited to
+// loopback sources. Revoking the grant closes the live flow within 5 s,
+// refuses new connections at once, and is audited. A publish limited to
+// 10.0.0.0/8 refuses a loopback client.
+func TestRevokePublishedFlow(t *testing.T) {
+	ctx := context.Background()
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	st := e.Store()
+	org, err := st.CreateOrg(ctx, store.Org{Name: "Acme", Slug: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := st.UpsertUserIdentity(ctx, "https://idp.test", "alice", "alice@acme.test", "Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _, err := st.UpsertUserIdentity(ctx, "https://idp.test", "bob", "bob@acme.test", "Bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Authz().AddMember(ctx, store.Membership{OrgID: org.ID, UserID: admin.ID, Role: store.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Authz().AddMember(ctx, store.Membership{OrgID: org.ID, UserID: bob.ID, Role: store.RoleMember}); err != nil {
+		t.Fatal(err)
+	}
+	folder, err := e.Authz().CreateFolder(ctx, store.Folder{OrgID: org.ID, Name: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, err := e.Authz().Grant(ctx, store.Grant{OrgID: org.ID, SubjectType: store.SubjectUser, SubjectID: bob.ID,
+		Relation: acl.RelationManage, ObjectType: store.ObjectFolder, ObjectID: folder.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminTok, _, err := e.Authn().CreateAPIToken(ctx, org.ID, admin.ID, "test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobTok, _, err := e.Authn().CreateAPIToken(ctx, org.ID, bob.ID, "test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asAdmin, asBob := restCaller(t, e, adminTok), restCaller(t, e, bobTok)
+
+	var tok api.CreatedEnrollmentToken
+	if status := asAdmin("POST", "/api/v1/orgs/"+org.ID+"/enrollment-tokens", api.CreateEnrollmentTokenRequest{FolderID: folder.ID}, &tok); status != http.StatusCreated {
+		t.Fatalf("creating an org enrollment token: %d", status)
+	}
+	agentDir := t.TempDir()
+	if _, err := agent.Enroll(ctx, agent.EnrollConfig{Server: e.URL, Token: tok.Token, StateDir: agentDir, Name: "web1"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Config{StateDir: agentDir, ListenAddr: netip.MustParseAddrPort("127.0.0.1:0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(actx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.WaitOnline("web1")
+	dev := e.Device("web1")
+	devPath := "/api/v1/orgs/" + org.ID + "/devices/" + dev.ID
+
+	// Bob adds the echo service and publishes it, loopback only.
+	target, _ := controlplanetest.EchoServer(t)
+	_, tport, _ := net.SplitHostPort(target)
+	port, _ := strconv.Atoi(tport)
+	if status := asBob("POST", devPath+"/services", api.CreateServiceRequest{Name: "echo", Protocol: "tcp", Port: port, Target: target}, nil); status != http.StatusCreated {
+		t.Fatalf("adding a service as bob: %d", status)
+	}
+	var pub api.DevicePublish
+	if status := asBob("POST", devPath+"/publishes", api.CreatePublishRequest{Service: "echo", Listen: freePort(t),
+		AllowCIDRs: []string{"127.0.0.0/8"}}, &pub); status != http.StatusCreated {
+		t.Fatalf("publishing as bob: %d", status)
+	}
+	if pub.CreatedBy != bob.ID || pub.ListenAddr == "" || len(pub.AllowCIDRs) != 1 {
+		t.Fatalf("publish = %+v, want bob's, open, loopback only", pub)
+	}
+	var pubs []api.DevicePublish
+	if status := asBob("GET", devPath+"/publishes", nil, &pubs); status != http.StatusOK || len(pubs) != 1 || pubs[0].ID != pub.ID {
+		t.Errorf("GET publishes = %d %+v, want bob's publish", status, pubs)
+	}
+	// Taking a port in use fails and leaves no row behind.
+	if status := asBob("POST", devPath+"/publishes", api.CreatePublishRequest{Service: "echo", Listen: pub.ListenAddr}, nil); status != http.StatusConflict {
+		t.Errorf("publishing on a port in use = %d, want 409", status)
+	}
+
+	// A publish limited to 10.0.0.0/8 refuses a loopback client.
+	var narrow api.DevicePublish
+	if status := asBob("POST", devPath+"/publishes", api.CreatePublishRequest{Service: "echo", Listen: freePort(t),
+		AllowCIDRs: []string{"10.0.0.0/8"}}, &narrow); status != http.StatusCreated {
+		t.Fatalf("publishing (10.0.0.0/8) as bob: %d", status)
+	}
+
+	// A live flow through the loopback-only port.
+	var live net.Conn
+	controlplanetest.WaitFor(t, 10*time.Second, "echo through the published port", func() bool {
+		c, ok := echoThrough(pub.ListenAddr, "hello")
+		live = c
+		return ok
+	})
+	defer live.Close()
+	wantClosedAtOnce(t, narrow.ListenAddr, "loopback client on a 10.0.0.0/8 publish")
+
+	// Revoke: the live flow ends within 5 s, new flows are refused at once.
+	start := time.Now()
+	if err := e.Authz().Revoke(ctx, org.ID, grant.ID); err != nil {
+		t.Fatalf("Revoke() = %v", err)
+	}
+	live.SetReadDeadline(start.Add(5 * time.Second))
+	n, err := live.Read(make([]byte, 16))
+	if ne, ok := err.(net.Error); (ok && ne.Timeout()) || err == nil || n > 0 {
+		t.Fatalf("live flow after revocation: read %d bytes, %v; want it closed within 5 s", n, err)
+	}
+	t.Logf("live flow closed %v after the revocation", time.Since(start))
+	wantClosedAtOnce(t, pub.ListenAddr, "new connection after revocation")
+
+	controlplanetest.WaitFor(t, 5*time.Second, "publish.flows_closed audit event", func() bool {
+		evs, _, err := st.ListAudit(ctx, store.AuditFilter{OrgID: org.ID, Action: "publish.flows_closed"})
+		return err == nil && slices.ContainsFunc(evs, func(ev store.AuditEvent) bool {
+			return ev.ObjectID == pub.ID && ev.Result == store.AuditDenied && ev.Reason == "access revoked"
+		})
+	})
+	// Bob can no longer publish; the refusal is audited.
+	if status := asBob("POST", devPath+"/publishes", api.CreatePublishRequest{Service: "echo", Listen: freePort(t)}, nil); status != http.StatusNotFound {
+		t.Errorf("publishing after revocation = %d, want 404", status)
+	}
+	evs, _, err := st.ListAudit(ctx, store.AuditFilter{OrgID: org.ID, ActorID: bob.ID, Action: "publish.create"})
+	if err != nil || !slices.ContainsFunc(evs, func(ev store.AuditEvent) bool { return ev.Result == store.AuditDenied }) ||
+		!slices.ContainsFunc(evs, func(ev store.AuditEvent) bool { return ev.Result == store.AuditAllowed }) {
+		t.Errorf("publish.create audit events of bob = %+v, %v; want allowed and denied", evs, err)
 	}
 }

@@ -6,6 +6,7 @@ package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -81,6 +83,11 @@ type Engine struct {
 	public   net.Listener
 	admin    net.Listener
 	registry *prometheus.Registry
+
+	// stopRevocations unregisters the authz listener that closes the
+	// flows of revoked publishers; audits tracks its audit appends.
+	stopRevocations func()
+	audits          sync.WaitGroup
 }
 
 // New opens the store, loads or creates the engine key, brings up the
@@ -130,6 +137,10 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		},
 	})
 	e.gateway = gateway.New(e.overlay.Device().DialContext, e.overlay.DeviceAddr, e.log.With("component", "gateway"))
+	// Every flow of a port a user published asks the compiled table
+	// whether that user may still reach the device port (O(1)).
+	e.gateway.Allow = e.authz.Allowed
+	e.stopRevocations = e.authz.OnChange(e.revoked)
 	if err := api.SyncGateway(ctx, e.store, e.gateway); err != nil {
 		e.log.Error("some gateway ports could not be opened", "err", err)
 	}
@@ -364,12 +375,65 @@ func (e *Engine) Run(ctx context.Context) error {
 	return runErr
 }
 
+// revoked closes the live flows of the gateway ports whose publisher lost
+// access to the published device port, and audits each. It runs under
+// authz's recompile lock: closing connections is quick and done here (so
+// flows end before the revoking call returns); the audit appends, which
+// write to the database, run on their own goroutine.
+func (e *Engine) revoked(ch authz.Change) {
+	if len(ch.Lost) == 0 {
+		return
+	}
+	type closed struct {
+		port  gateway.Port
+		flows int
+	}
+	var done []closed
+	ports := e.gateway.Ports()
+	for _, a := range ch.Lost {
+		for _, p := range ports {
+			if p.CreatedBy != a.UserID || p.DeviceID != a.DeviceID || !slices.Contains(a.Ports, p.Port) {
+				continue
+			}
+			done = append(done, closed{p, e.gateway.CloseFlows(p.ID)})
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	e.audits.Add(1)
+	go func() {
+		defer e.audits.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, c := range done {
+			orgID := ""
+			if d, err := e.store.GetDevice(ctx, c.port.DeviceID); err == nil {
+				orgID = d.OrgID
+			}
+			details, _ := json.Marshal(map[string]any{"user_id": c.port.CreatedBy, "device_id": c.port.DeviceID,
+				"port": c.port.Port, "listen": c.port.Listen, "flows": c.flows})
+			if _, err := e.store.AppendAudit(ctx, store.AuditEvent{
+				OrgID: orgID, ActorID: "system", ActorType: "system", Action: "publish.flows_closed",
+				ObjectType: "publish", ObjectID: c.port.ID, Result: store.AuditDenied, Reason: "access revoked",
+				Details: string(details),
+			}); err != nil {
+				e.log.Error("appending audit event", "action", "publish.flows_closed", "publish_id", c.port.ID, "err", err)
+			}
+		}
+	}()
+}
+
 // closeAll releases what New opened, in reverse order. Safe on a partly
 // built engine.
 func (e *Engine) closeAll() {
+	if e.stopRevocations != nil {
+		e.stopRevocations()
+	}
 	if e.gateway != nil {
 		e.gateway.Close()
 	}
+	e.audits.Wait()
 	if e.admin != nil {
 		e.admin.Close()
 	}

@@ -384,7 +384,8 @@ func SyncGateway(ctx context.Context, st interface {
 	}
 	ports := make([]gateway.Port, 0, len(pubs))
 	for _, p := range pubs {
-		ports = append(ports, gateway.Port{ID: p.ID, Listen: p.Listen, DeviceID: p.DeviceID, Port: uint16(p.ServicePort)})
+		ports = append(ports, gateway.Port{ID: p.ID, Listen: p.Listen, DeviceID: p.DeviceID, Port: uint16(p.ServicePort),
+			CreatedBy: p.CreatedBy, AllowCIDRs: p.AllowCIDRs})
 	}
 	return gw.Sync(ports)
 }

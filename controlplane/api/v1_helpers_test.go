@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,6 +191,7 @@ type tenant struct {
 	folder, sub           store.Folder // sub is in folder
 	device                store.Device // in sub
 	service               store.Service
+	publish               store.Publish // of service
 	cred, folderCred      store.Credential
 	credSecret, keySecret string
 	idp                   store.IdP
@@ -278,6 +281,10 @@ func (e *env) newTenant(slug string) *tenant {
 	if tn.service, err = e.st.CreateService(ctx, store.Service{DeviceID: tn.device.ID, Name: "ssh", Protocol: store.ProtocolSSH, Port: 22}); err != nil {
 		t.Fatalf("CreateService() = %v", err)
 	}
+	if tn.publish, err = e.st.CreatePublish(ctx, store.Publish{ServiceID: tn.service.ID, Listen: nextListen(),
+		CreatedBy: tn.admin.ID}); err != nil {
+		t.Fatalf("CreatePublish() = %v", err)
+	}
 	if err := e.az.Rebuild(ctx); err != nil {
 		t.Fatalf("Rebuild() = %v", err)
 	}
@@ -320,7 +327,7 @@ func (e *env) newTenant(slug string) *tenant {
 // another tenant's answers.
 func (tn *tenant) ids() []string {
 	return []string{tn.org.ID, tn.admin.ID, tn.member.ID, tn.loner.ID, tn.group.ID, tn.folder.ID, tn.sub.ID,
-		tn.device.ID, tn.service.ID, tn.cred.ID, tn.folderCred.ID, tn.idp.ID, tn.grant.ID, tn.adminPAT.ID,
+		tn.device.ID, tn.service.ID, tn.publish.ID, tn.cred.ID, tn.folderCred.ID, tn.idp.ID, tn.grant.ID, tn.adminPAT.ID,
 		tn.memberPAT.ID, tn.enroll.ID}
 }
 
@@ -340,6 +347,8 @@ func (tn *tenant) param(t testing.TB, name string) string {
 		return tn.device.ID
 	case "service":
 		return tn.service.ID
+	case "publish":
+		return tn.publish.ID
 	case "credential":
 		return tn.cred.ID
 	case "grant":
@@ -353,6 +362,14 @@ func (tn *tenant) param(t testing.TB, name string) string {
 	}
 	t.Fatalf("no fixture for path parameter {%s}: add one to tenant.param", name)
 	return ""
+}
+
+// listenPort makes the listen addresses of test publishes unique (the test
+// API has no gateway: nothing listens on them).
+var listenPort atomic.Int32
+
+func nextListen() string {
+	return fmt.Sprintf("127.0.0.1:%d", 20000+listenPort.Add(1))
 }
 
 // path fills a route path's parameters with fill's values.
@@ -388,6 +405,8 @@ func exampleBody(t testing.TB, action string, tn *tenant) any {
 		return map[string]any{"folder_id": tn.folder.ID}
 	case "service.create":
 		return map[string]any{"name": "web", "protocol": "http", "port": 8080}
+	case "publish.create":
+		return map[string]any{"service": tn.service.Name, "listen": nextListen(), "allow_cidrs": []string{"127.0.0.0/8"}}
 	case "credential.create":
 		return map[string]any{"scope_type": "service", "scope_id": tn.service.ID, "name": "c-" + rand.Text()[:6],
 			"username": "u", "kind": "password", "secret": "s3cret"}

@@ -72,6 +72,9 @@ func (v *V1) routes() []*route {
 		list(dev+"/services", "service.list", "Services of a device (view)", accessMember, []DeviceService{}, v.listServices),
 		post(dev+"/services", "service.create", "Add a service to a device (manage)", accessMember, CreateServiceRequest{}, DeviceService{}, v.createService),
 		del(dev+"/services/{service}", "service.delete", "Delete a service (manage)", accessMember, v.deleteService),
+		list(dev+"/publishes", "publish.list", "Gateway ports publishing the device's services (view)", accessMember, []DevicePublish{}, v.listPublishes),
+		post(dev+"/publishes", "publish.create", "Publish a service on a gateway port, optionally limited to source CIDRs (manage)", accessMember, CreatePublishRequest{}, DevicePublish{}, v.createPublish),
+		del(dev+"/publishes/{publish}", "publish.delete", "Remove a gateway port (manage)", accessMember, v.deletePublish),
 
 		// Credentials: write-only secrets.
 		list(o+"/credentials", "credential.list", "Credentials (metadata only) on objects the caller may view", accessMember, []Credential{}, v.listCredentials),

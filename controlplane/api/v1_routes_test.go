@@ -22,7 +22,7 @@ import (
 // deleteOrder is the order the happy-path sweep deletes in, so that each
 // delete finds what it deletes and nothing it needs is gone.
 var deleteOrder = []string{
-	"credential.delete", "service.delete", "grant.delete", "idp.delete", "token.revoke",
+	"credential.delete", "publish.delete", "service.delete", "grant.delete", "idp.delete", "token.revoke",
 	"enrollment_token.delete", "group.member.remove", "member.remove", "group.delete", "device.delete",
 	"folder.delete",
 }

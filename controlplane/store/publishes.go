@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -15,6 +17,12 @@ type Publish struct {
 	ServiceID string
 	Listen    string // host:port the engine listens on, e.g. ":2201"; unique
 	CreatedAt time.Time
+	// CreatedBy is the user who published it; their access to the device
+	// port is checked on every flow. "" = the admin socket (no check).
+	CreatedBy string
+	// AllowCIDRs limits the sources the port accepts connections from;
+	// empty = any source.
+	AllowCIDRs []netip.Prefix
 
 	// Filled from the service and its device when read.
 	DeviceID    string
@@ -32,19 +40,55 @@ func ValidatePublish(p Publish) error {
 	if err != nil || !validPort(port) {
 		return invalid("listen", "must be [host]:port with a port between 1 and 65535")
 	}
+	for _, c := range p.AllowCIDRs {
+		if !c.IsValid() {
+			return invalid("allow_cidrs", "must be valid prefixes such as 10.0.0.0/8")
+		}
+	}
 	return nil
 }
 
+// formatCIDRs encodes prefixes as the allow_cidrs column holds them.
+func formatCIDRs(ps []netip.Prefix) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Masked().String()
+	}
+	return strings.Join(out, ",")
+}
+
+// parseCIDRs decodes the allow_cidrs column; "" = nil.
+func parseCIDRs(s string) ([]netip.Prefix, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	out := make([]netip.Prefix, 0, len(parts))
+	for _, part := range parts {
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("allow_cidrs: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 const publishSelect = `
-	SELECT p.id, p.service_id, p.listen, p.created_at, s.device_id, d.name, s.name, s.port
+	SELECT p.id, p.service_id, p.listen, p.created_at, p.created_by, p.allow_cidrs, s.device_id, d.name, s.name, s.port
 	FROM publishes p
 	JOIN services s ON s.id = p.service_id
 	JOIN devices d ON d.id = s.device_id`
 
 func scanPublish(r scanner) (Publish, error) {
 	var p Publish
-	err := r.Scan(&p.ID, &p.ServiceID, &p.Listen, scanMillis{&p.CreatedAt},
+	var cidrs string
+	err := r.Scan(&p.ID, &p.ServiceID, &p.Listen, scanMillis{&p.CreatedAt}, &p.CreatedBy, &cidrs,
 		&p.DeviceID, &p.DeviceName, &p.ServiceName, &p.ServicePort)
+	if err != nil {
+		return p, err
+	}
+	p.AllowCIDRs, err = parseCIDRs(cidrs)
 	return p, err
 }
 
@@ -58,8 +102,8 @@ func (s *Store) CreatePublish(ctx context.Context, p Publish) (Publish, error) {
 	p.ID = orNewID(p.ID, prefixPublish)
 	var out Publish
 	err := s.inTx(ctx, func(c conn) error {
-		_, err := c.exec(ctx, `INSERT INTO publishes (id, service_id, listen, created_at) VALUES (?, ?, ?, ?)`,
-			p.ID, p.ServiceID, p.Listen, toMillis(now()))
+		_, err := c.exec(ctx, `INSERT INTO publishes (id, service_id, listen, created_at, created_by, allow_cidrs) VALUES (?, ?, ?, ?, ?, ?)`,
+			p.ID, p.ServiceID, p.Listen, toMillis(now()), p.CreatedBy, formatCIDRs(p.AllowCIDRs))
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"net/netip"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -298,10 +300,17 @@ func testPublishes(t *testing.T, newURL func(testing.TB) string) {
 	want := store.Publish{ID: p.ID, ServiceID: svc.ID, Listen: ":2201", CreatedAt: p.CreatedAt,
 		DeviceID: d.ID, DeviceName: "alpha", ServiceName: "ssh", ServicePort: 22}
 	equal(t, "CreatePublish()", p, want)
-	q, err := s.CreatePublish(ctx, store.Publish{ID: "pub_q", ServiceID: svc.ID, Listen: "127.0.0.1:2202"})
+	cidrs := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	q, err := s.CreatePublish(ctx, store.Publish{ID: "pub_q", ServiceID: svc.ID, Listen: "127.0.0.1:2202",
+		CreatedBy: "usr_alice", AllowCIDRs: cidrs})
 	if err != nil {
 		t.Fatalf("CreatePublish(second) = %v", err)
 	}
+	if q.CreatedBy != "usr_alice" || !slices.Equal(q.AllowCIDRs, cidrs) {
+		t.Errorf("CreatePublish(second) = %+v, want created_by usr_alice and allow_cidrs %v", q, cidrs)
+	}
+	_, err = s.CreatePublish(ctx, store.Publish{ServiceID: svc.ID, Listen: ":2204", AllowCIDRs: []netip.Prefix{{}}})
+	wantInvalid(t, "CreatePublish(invalid allow_cidrs)", err, "allow_cidrs")
 	ps, err := s.ListPublishes(ctx)
 	if err != nil {
 		t.Fatalf("ListPublishes() = %v", err)
