@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/warrenhq/warren/acl"
 	"github.com/warrenhq/warren/agent"
+	"github.com/warrenhq/warren/controlplane"
 	"github.com/warrenhq/warren/controlplane/api"
 	"github.com/warrenhq/warren/controlplane/controlplanetest"
 	"github.com/warrenhq/warren/controlplane/store"
@@ -414,6 +417,10 @@ func TestOpenFGASync(t *testing.T) {
 	r, err := e.Admin().SyncOpenFGA(context.Background())
 	if err != nil || r.Added != 0 || r.Removed != 0 {
 		t.Fatalf("SyncOpenFGA() = %+v, %v; want nothing to do", r, err)
+	}
+	fi, err := os.Stat(filepath.Join(e.DataDir, controlplane.OpenFGAFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v, %v; want mode 0600", controlplane.OpenFGAFile, fi, err)
 	}
 }
 

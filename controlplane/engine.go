@@ -255,7 +255,14 @@ func (e *Engine) newAuthorizer(ctx context.Context) (authorizer, error) {
 	case e.store.Dialect() == "postgres":
 		return acl.NewEmbedded(ctx, acl.EmbeddedConfig{Datastore: acl.DatastorePostgres, URI: e.cfg.DatabaseURL, Logger: log})
 	}
-	return acl.NewEmbedded(ctx, acl.EmbeddedConfig{Datastore: acl.DatastoreSQLite, URI: filepath.Join(e.cfg.DataDir, OpenFGAFile), Logger: log})
+	path := filepath.Join(e.cfg.DataDir, OpenFGAFile)
+	// Created 0600 like warren.db; SQLite gives its -wal and -shm the same mode.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	return acl.NewEmbedded(ctx, acl.EmbeddedConfig{Datastore: acl.DatastoreSQLite, URI: path, Logger: log})
 }
 
 // OpenFGAFile is the embedded OpenFGA's SQLite database in the data dir.
