@@ -424,6 +424,35 @@ func TestOpenFGASync(t *testing.T) {
 	}
 }
 
+// newOrg creates the org "acme" with a folder "prod".
+func newOrg(t *testing.T, e *controlplanetest.Engine) (store.Org, store.Folder) {
+	t.Helper()
+	ctx := context.Background()
+	org, err := e.Store().CreateOrg(ctx, store.Org{Name: "Acme", Slug: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder, err := e.Authz().CreateFolder(ctx, store.Folder{OrgID: org.ID, Name: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org, folder
+}
+
+// newMember creates a user (as an OIDC identity would) in org with role.
+func newMember(t *testing.T, e *controlplanetest.Engine, org store.Org, name, role string) store.User {
+	t.Helper()
+	ctx := context.Background()
+	u, _, err := e.Store().UpsertUserIdentity(ctx, "https://idp.test", name, name+"@acme.test", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Authz().AddMember(ctx, store.Membership{OrgID: org.ID, UserID: u.ID, Role: role}); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 // TestRESTEnrollIntoOrg: through the engine's public listener, an org admin
 // with an API token mints an org enrollment token; an agent enrolled with it
 // lands in the org's folder, shows online in the org's device list, and the
@@ -431,46 +460,13 @@ func TestOpenFGASync(t *testing.T) {
 func TestRESTEnrollIntoOrg(t *testing.T) {
 	ctx := context.Background()
 	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
-	st := e.Store()
-	org, err := st.CreateOrg(ctx, store.Org{Name: "Acme", Slug: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, _, err := st.UpsertUserIdentity(ctx, "https://idp.test", "alice", "alice@acme.test", "Alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Authz().AddMember(ctx, store.Membership{OrgID: org.ID, UserID: user.ID, Role: store.RoleAdmin}); err != nil {
-		t.Fatal(err)
-	}
-	folder, err := e.Authz().CreateFolder(ctx, store.Folder{OrgID: org.ID, Name: "prod"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	org, folder := newOrg(t, e)
+	user := newMember(t, e, org, "alice", store.RoleAdmin)
 	secret, _, err := e.Authn().CreateAPIToken(ctx, org.ID, user.ID, "test", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(method, path string, body any, out any) int {
-		t.Helper()
-		var r io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			r = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, e.URL+path, r)
-		req.Header.Set("Authorization", "Bearer "+secret)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if out != nil {
-			json.NewDecoder(resp.Body).Decode(out)
-		}
-		return resp.StatusCode
-	}
+	call := restCaller(t, e, secret)
 	var tok api.CreatedEnrollmentToken
 	if status := call("POST", "/api/v1/orgs/"+org.ID+"/enrollment-tokens", api.CreateEnrollmentTokenRequest{FolderID: folder.ID}, &tok); status != http.StatusCreated {
 		t.Fatalf("creating an org enrollment token: %d", status)
@@ -581,29 +577,9 @@ func wantClosedAtOnce(t *testing.T, addr, what string) {
 func TestRevokePublishedFlow(t *testing.T) {
 	ctx := context.Background()
 	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
-	st := e.Store()
-	org, err := st.CreateOrg(ctx, store.Org{Name: "Acme", Slug: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _, err := st.UpsertUserIdentity(ctx, "https://idp.test", "alice", "alice@acme.test", "Alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, _, err := st.UpsertUserIdentity(ctx, "https://idp.test", "bob", "bob@acme.test", "Bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Authz().AddMember(ctx, store.Membership{OrgID: org.ID, UserID: admin.ID, Role: store.RoleAdmin}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Authz().AddMember(ctx, store.Membership{OrgID: org.ID, UserID: bob.ID, Role: store.RoleMember}); err != nil {
-		t.Fatal(err)
-	}
-	folder, err := e.Authz().CreateFolder(ctx, store.Folder{OrgID: org.ID, Name: "prod"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	org, folder := newOrg(t, e)
+	admin := newMember(t, e, org, "alice", store.RoleAdmin)
+	bob := newMember(t, e, org, "bob", store.RoleMember)
 	grant, err := e.Authz().Grant(ctx, store.Grant{OrgID: org.ID, SubjectType: store.SubjectUser, SubjectID: bob.ID,
 		Relation: acl.RelationManage, ObjectType: store.ObjectFolder, ObjectID: folder.ID})
 	if err != nil {
@@ -694,7 +670,7 @@ func TestRevokePublishedFlow(t *testing.T) {
 	wantClosedAtOnce(t, pub.ListenAddr, "new connection after revocation")
 
 	controlplanetest.WaitFor(t, 5*time.Second, "publish.flows_closed audit event", func() bool {
-		evs, _, err := st.ListAudit(ctx, store.AuditFilter{OrgID: org.ID, Action: "publish.flows_closed"})
+		evs, _, err := e.Store().ListAudit(ctx, store.AuditFilter{OrgID: org.ID, Action: "publish.flows_closed"})
 		return err == nil && slices.ContainsFunc(evs, func(ev store.AuditEvent) bool {
 			return ev.ObjectID == pub.ID && ev.Result == store.AuditDenied && ev.Reason == "access revoked"
 		})
@@ -703,7 +679,7 @@ func TestRevokePublishedFlow(t *testing.T) {
 	if status := asBob("POST", devPath+"/publishes", api.CreatePublishRequest{Service: "echo", Listen: freePort(t)}, nil); status != http.StatusNotFound {
 		t.Errorf("publishing after revocation = %d, want 404", status)
 	}
-	evs, _, err := st.ListAudit(ctx, store.AuditFilter{OrgID: org.ID, ActorID: bob.ID, Action: "publish.create"})
+	evs, _, err := e.Store().ListAudit(ctx, store.AuditFilter{OrgID: org.ID, ActorID: bob.ID, Action: "publish.create"})
 	if err != nil || !slices.ContainsFunc(evs, func(ev store.AuditEvent) bool { return ev.Result == store.AuditDenied }) ||
 		!slices.ContainsFunc(evs, func(ev store.AuditEvent) bool { return ev.Result == store.AuditAllowed }) {
 		t.Errorf("publish.create audit events of bob = %+v, %v; want allowed and denied", evs, err)
