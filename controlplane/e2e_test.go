@@ -685,3 +685,44 @@ func TestRevokePublishedFlow(t *testing.T) {
 		t.Errorf("publish.create audit events of bob = %+v, %v; want allowed and denied", evs, err)
 	}
 }
+
+// TestFilterFollowsACL: the engine's packet filter opens a service port of
+// an organization's device only while some user may reach it: granting
+// connect opens it, revoking closes it again.
+func TestFilterFollowsACL(t *testing.T) {
+	ctx := context.Background()
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	org, folder := newOrg(t, e)
+	bob := newMember(t, e, org, "bob", store.RoleMember)
+	e.NewAgent("web1")
+	dev := e.Device("web1")
+	if err := e.Authz().AssignDeviceOrg(ctx, dev.ID, org.ID, folder.ID); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := controlplanetest.EchoServer(t)
+	addService(t, e, "web1", "echo", 7000, target)
+
+	reachable := func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		c, err := e.Dial(ctx, "web1", 7000)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	if reachable() {
+		t.Fatal("port 7000 reachable while no user may connect")
+	}
+	grant, err := e.Authz().Grant(ctx, store.Grant{OrgID: org.ID, SubjectType: store.SubjectUser, SubjectID: bob.ID,
+		Relation: acl.RelationConnect, ObjectType: store.ObjectFolder, ObjectID: folder.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	controlplanetest.WaitFor(t, 5*time.Second, "port open after the grant", reachable)
+	if err := e.Authz().Revoke(ctx, org.ID, grant.ID); err != nil {
+		t.Fatal(err)
+	}
+	controlplanetest.WaitFor(t, 5*time.Second, "port closed after the revocation", func() bool { return !reachable() })
+}

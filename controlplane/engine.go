@@ -140,9 +140,18 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	// Every flow of a port a user published asks the compiled table
 	// whether that user may still reach the device port (O(1)).
 	e.gateway.Allow = e.authz.Allowed
-	e.stopRevocations = e.authz.OnChange(e.revoked)
+	stopRevoked, stopPorts := e.authz.OnChange(e.revoked), e.authz.OnChange(e.portsChanged)
+	e.stopRevocations = func() { stopRevoked(); stopPorts() }
 	if err := api.SyncGateway(ctx, e.store, e.gateway); err != nil {
 		e.log.Error("some gateway ports could not be opened", "err", err)
+	}
+	// The filter depends on the compiled ACLs and the admin gateway ports,
+	// both known only now.
+	if err := e.authz.Rebuild(ctx); err != nil {
+		return nil, fmt.Errorf("compiling port ACLs: %w", err)
+	}
+	if err := e.overlay.Sync(ctx); err != nil {
+		return nil, err
 	}
 	if e.public, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
@@ -198,6 +207,7 @@ func (e *Engine) openOverlay(ctx context.Context) error {
 		Prefix:     e.cfg.OverlayPrefix,
 		ListenAddr: wgAddr,
 		Store:      e.store,
+		Ports:      e.filterPorts,
 		Logger:     e.log.With("component", "overlay"),
 	})
 	if err != nil {
@@ -380,6 +390,52 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Wait()
 	e.closeAll()
 	return runErr
+}
+
+// filterPorts is the overlay's port policy. A device in an organization is
+// reachable at the packet level only on the ports some user may reach (the
+// compiled per-device union) and on the ports of admin gateway ports made
+// through the socket; a device outside any organization is the socket
+// operator's alone and keeps every service port.
+func (e *Engine) filterPorts(d store.Device) func(port uint16) bool {
+	if d.OrgID == "" || e.authz == nil {
+		return nil
+	}
+	ranges := e.authz.DevicePorts(d.ID)
+	var admin []uint16
+	if e.gateway != nil {
+		for _, p := range e.gateway.Ports() {
+			if p.CreatedBy == "" && p.DeviceID == d.ID {
+				admin = append(admin, p.Port)
+			}
+		}
+	}
+	return func(port uint16) bool {
+		for _, r := range ranges {
+			if port >= r.From && port <= r.To {
+				return true
+			}
+		}
+		return slices.Contains(admin, port)
+	}
+}
+
+// portsChanged reprograms the overlay's packet filter after the compiled
+// port ACLs changed. It runs on its own goroutine: OnChange callbacks hold
+// authz's lock and Sync reads the store.
+func (e *Engine) portsChanged(ch authz.Change) {
+	if len(ch.Devices) == 0 {
+		return
+	}
+	e.audits.Add(1)
+	go func() {
+		defer e.audits.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.overlay.Sync(ctx); err != nil {
+			e.log.Error("reprogramming the overlay filter after an ACL change", "err", err)
+		}
+	}()
 }
 
 // revoked closes the live flows of the gateway ports whose publisher lost

@@ -319,6 +319,9 @@ func (a *Admin) addPublish(w http.ResponseWriter, r *http.Request) error {
 		}
 		return &Error{http.StatusConflict, "listen_failed", fmt.Sprintf("cannot listen on %s: %v", req.Listen, unwrapAll(err))}
 	}
+	if err := a.Overlay.Sync(r.Context()); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusCreated, a.publish(p, d, svc))
 	return nil
 }
@@ -368,9 +371,13 @@ func (a *Admin) removePublish(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// syncPublishes makes the gateway's open ports match the store.
+// syncPublishes makes the gateway's open ports match the store, and the
+// overlay filter match them (admin gateway ports open their device port).
 func (a *Admin) syncPublishes(ctx context.Context) error {
-	return SyncGateway(ctx, a.Store, a.Gateway)
+	if err := SyncGateway(ctx, a.Store, a.Gateway); err != nil {
+		return err
+	}
+	return a.Overlay.Sync(ctx)
 }
 
 // SyncGateway opens the gateway ports the store lists and closes the others.
@@ -393,13 +400,12 @@ func SyncGateway(ctx context.Context, st interface {
 // servicesChanged applies a change of services: the overlay (filter,
 // netmaps) and the compiled port ACLs.
 func (a *Admin) servicesChanged(ctx context.Context) error {
-	if err := a.Overlay.Sync(ctx); err != nil {
-		return err
+	if a.Authz != nil {
+		if err := a.Authz.Rebuild(ctx); err != nil {
+			return err
+		}
 	}
-	if a.Authz == nil {
-		return nil
-	}
-	return a.Authz.Rebuild(ctx)
+	return a.Overlay.Sync(ctx)
 }
 
 // SyncResult reports what an OpenFGA sync changed.

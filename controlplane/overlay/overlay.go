@@ -48,6 +48,12 @@ type Config struct {
 	// PersistEvery is how often peer endpoints are written to the store;
 	// 0 = 5 s.
 	PersistEvery time.Duration
+	// Ports, when set, narrows which service ports of a device the engine's
+	// packet filter lets the engine open: it returns a predicate for the
+	// device, or nil for "every service port". The engine passes the port
+	// ACLs compiled from OpenFGA, so a port nobody may reach stays closed
+	// at the packet level.
+	Ports func(d store.Device) func(port uint16) bool
 }
 
 // Overlay owns the engine's WireGuard device. It is safe for concurrent use;
@@ -147,7 +153,7 @@ func (o *Overlay) Sync(ctx context.Context) error {
 	if err := o.dev.SetPeers(o.peerConfigs(next)); err != nil {
 		return fmt.Errorf("configuring peers: %w", err)
 	}
-	o.dev.SetFilter(netstack.NewFilter(o.inboundRules(), outboundRules(next)))
+	o.dev.SetFilter(netstack.NewFilter(o.inboundRules(), outboundRules(next, o.cfg.Ports)))
 	o.snap.Store(next)
 	o.hub.notifyAll()
 	return nil
@@ -212,12 +218,20 @@ func (o *Overlay) inboundRules() []netstack.Rule {
 }
 
 // outboundRules: the engine may open connections to each device's agent API
-// and its configured service ports, nothing else.
-func outboundRules(s *snapshot) []netstack.Rule {
+// and to those of its configured service ports that ports allows (all of
+// them when ports is nil or has no opinion on the device), nothing else.
+func outboundRules(s *snapshot, ports func(store.Device) func(uint16) bool) []netstack.Rule {
 	var rules []netstack.Rule
 	for id, p := range s.byID {
 		rules = append(rules, netstack.Rule{Addr: p.ip, Proto: netstack.ProtoTCP, PortLo: wire.AgentAPIPort, PortHi: wire.AgentAPIPort})
+		var allow func(uint16) bool
+		if ports != nil {
+			allow = ports(p.device)
+		}
 		for _, svc := range s.services[id] {
+			if allow != nil && !allow(svc.Port) {
+				continue
+			}
 			rules = append(rules, netstack.Rule{Addr: p.ip, Proto: netstack.ProtoTCP, PortLo: svc.Port, PortHi: svc.Port})
 		}
 	}
