@@ -391,6 +391,8 @@ func exampleBody(t testing.TB, action string, tn *tenant) any {
 		return map[string]any{"name": "New", "slug": "new-" + strings.ToLower(rand.Text()[:6])}
 	case "member.add":
 		return map[string]any{"user_id": tn.outsider.ID, "role": "member"}
+	case "user.update":
+		return map[string]any{"disabled": false}
 	case "member.set_role":
 		return map[string]any{"role": "admin"}
 	case "group.create":

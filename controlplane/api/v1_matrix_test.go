@@ -184,8 +184,8 @@ func (e *env) snapshot(orgID string) orgState {
 func (e *env) checkLists(t *testing.T, tok string, a, b *tenant) {
 	t.Helper()
 	for _, rt := range e.v1.Routes() {
-		if !rt.List {
-			continue
+		if !rt.List || slices.Contains(platformOnly, rt.Action) {
+			continue // platform lists answer 403 to org admins (TestUserAdmin)
 		}
 		p := path(t, rt.Path, func(p string) string { return a.param(t, p) }) + exampleQuery(rt.Action, a)
 		queries := []string{p}

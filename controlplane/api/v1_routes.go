@@ -41,6 +41,9 @@ func (v *V1) routes() []*route {
 		// Organizations and their members.
 		list("/api/v1/orgs", "org.list", "Organizations of the caller (every one for platform admins)", accessAuthenticated, []Organization{}, v.listOrgs),
 		post("/api/v1/orgs", "org.create", "Create an organization (platform admins)", accessAuthenticated, CreateOrgRequest{}, Organization{}, v.createOrg),
+		list("/api/v1/users", "user.list", "Every user (platform admins)", accessAuthenticated, []User{}, v.listUsers),
+		patch("/api/v1/users/{user}", "user.update", "Disable or enable a user (disabling signs them out everywhere at once), or grant or take the platform admin role (platform admins)", accessAuthenticated, UpdateUserRequest{}, User{}, v.updateUser),
+		del("/api/v1/users/{user}/sessions", "user.sessions.revoke", "Sign a user out of every browser session at once (platform admins)", accessAuthenticated, v.revokeUserSessions),
 		get(o, "org.get", "An organization", accessMember, Organization{}, v.getOrg),
 		del(o, "org.delete", "Delete an organization without devices (platform admins)", accessMember, v.deleteOrg),
 		list(o+"/members", "member.list", "Members of the organization", accessMember, []Member{}, v.listMembers),

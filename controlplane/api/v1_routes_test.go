@@ -29,7 +29,7 @@ var deleteOrder = []string{
 
 // platformOnly are the routes an org admin cannot use (TestPlatformAdmin
 // covers them).
-var platformOnly = []string{"org.create", "org.delete"}
+var platformOnly = []string{"org.create", "org.delete", "user.list", "user.update", "user.sessions.revoke"}
 
 // TestRoutesHappyPath calls every route of the table as the org's admin
 // with the org's own ids and a valid body: each answers its documented
@@ -296,5 +296,66 @@ func TestRequestBodies(t *testing.T) {
 	}
 	if r := e.do("", http.MethodGet, "/api/v1/orgs", nil); r.status != http.StatusUnauthorized {
 		t.Errorf("GET /api/v1/orgs without credentials = %d, want 401", r.status)
+	}
+}
+
+// TestUserAdmin: a platform admin lists users, disables one (their API
+// token and browser session stop working on the next request) and signs a
+// user out everywhere; an org admin can do none of it, and each denial is
+// audited.
+func TestUserAdmin(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	a := e.newTenant("alpha")
+	root := e.user("root")
+	if err := e.st.SetPlatformAdmin(t.Context(), root.ID, true); err != nil {
+		t.Fatalf("SetPlatformAdmin() = %v", err)
+	}
+	cookie, csrf := e.session(root)
+
+	r := e.doSession(cookie, csrf, http.MethodGet, "/api/v1/users", nil)
+	var users []api.User
+	r.decode(t, &users)
+	if r.status != http.StatusOK || !slices.ContainsFunc(users, func(u api.User) bool { return u.ID == a.member.ID }) {
+		t.Fatalf("GET /api/v1/users = %d %s", r.status, r.body)
+	}
+
+	// The member's own session and token work, then stop at once.
+	memberCookie, _ := e.session(a.member)
+	if r := e.doSession(memberCookie, "", http.MethodGet, "/api/v1/orgs", nil); r.status != http.StatusOK {
+		t.Fatalf("member session before: %d %s", r.status, r.body)
+	}
+	if r := e.doSession(cookie, csrf, http.MethodDelete, "/api/v1/users/"+a.member.ID+"/sessions", nil); r.status != http.StatusNoContent {
+		t.Fatalf("revoke sessions = %d %s", r.status, r.body)
+	}
+	if r := e.doSession(memberCookie, "", http.MethodGet, "/api/v1/orgs", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("member session after revocation = %d, want 401", r.status)
+	}
+	if r := e.do(a.memberTok, http.MethodGet, "/api/v1/orgs", nil); r.status != http.StatusOK {
+		t.Fatalf("member token before disabling: %d %s", r.status, r.body)
+	}
+	if r := e.doSession(cookie, csrf, http.MethodPatch, "/api/v1/users/"+a.member.ID, map[string]any{"disabled": true}); r.status != http.StatusOK {
+		t.Fatalf("disable = %d %s", r.status, r.body)
+	}
+	if r := e.do(a.memberTok, http.MethodGet, "/api/v1/orgs", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("disabled member's token = %d, want 401", r.status)
+	}
+
+	// An org admin may not.
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, "/api/v1/users"},
+		{http.MethodPatch, "/api/v1/users/" + a.member.ID},
+		{http.MethodDelete, "/api/v1/users/" + a.member.ID + "/sessions"},
+	} {
+		var body any
+		if c.method == http.MethodPatch {
+			body = map[string]any{"disabled": false}
+		}
+		if r := e.do(a.adminTok, c.method, c.path, body); r.status != http.StatusForbidden {
+			t.Errorf("%s %s as org admin = %d %s, want 403", c.method, c.path, r.status, r.body)
+		}
+	}
+	events, _, err := e.st.ListAudit(t.Context(), store.AuditFilter{Platform: true, ActorID: a.admin.ID, Result: store.AuditDenied})
+	if err != nil || len(events) < 3 {
+		t.Errorf("denied audit events of the org admin = %d, %v; want 3", len(events), err)
 	}
 }
