@@ -160,7 +160,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		return nil, err
 	}
 	e.authn, err = web.New(web.Config{
-		Store: e.store, Keyring: keys, IdPSecrets: e.vault, PublicURL: e.PublicURL(), DataDir: cfg.DataDir,
+		Store: e.store, Members: e.authz, Keyring: keys, IdPSecrets: e.vault, PublicURL: e.PublicURL(), DataDir: cfg.DataDir,
 		DisableBuiltinIdP: cfg.DisableBuiltinIdP, Now: cfg.Now, Logger: e.log.With("component", "web"),
 	})
 	if err != nil {

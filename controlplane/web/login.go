@@ -142,22 +142,42 @@ func (a *Authn) serveCallback(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, err := a.rp.Finish(ctx, state, q.Get("code"))
 	if err != nil {
+		a.auditLogin(r, "", "", "", store.AuditDenied, string(auth.ReasonOf(err)))
 		return err
 	}
 	u, orgID, err := a.admit(ctx, id)
 	if err != nil {
+		a.auditLogin(r, u.ID, id.OrgID, "", store.AuditDenied, "not admitted")
 		return err
 	}
 	tok, ses, err := a.newSession(ctx, r, u.ID, orgID)
 	if err != nil {
 		return err
 	}
+	a.auditLogin(r, u.ID, orgID, ses.ID, store.AuditAllowed, "")
 	a.endPreviousSession(r)
 	a.log.InfoContext(ctx, "login", slog.String("user_id", u.ID), slog.String("org_id", orgID),
 		slog.String("session_id", ses.ID), slog.String("issuer", id.Issuer))
 	http.SetCookie(w, a.cookie(SessionCookie, string(tok), "/", a.cfg.SessionTTL))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
+}
+
+func (a *Authn) members() MemberAdder {
+	if a.cfg.Members != nil {
+		return a.cfg.Members
+	}
+	return a.cfg.Store
+}
+
+// auditLogin records a sign-in attempt: who (when known), into which org,
+// the session it opened, or why it was refused.
+func (a *Authn) auditLogin(r *http.Request, userID, orgID, sessionID, result, reason string) {
+	ev := store.AuditEvent{OrgID: orgID, ActorID: userID, ActorType: "user", Action: "auth.login",
+		ObjectType: "session", ObjectID: sessionID, Result: result, Reason: reason, SourceIP: remoteIP(r)}
+	if _, err := a.cfg.Store.AppendAudit(context.WithoutCancel(r.Context()), ev); err != nil {
+		a.log.Error("appending audit event", "action", ev.Action, "err", err)
+	}
 }
 
 // admit records the identity's login and decides its current org. Users
@@ -185,7 +205,7 @@ func (a *Authn) admit(ctx context.Context, id auth.Identity) (store.User, string
 	}
 	_, err = a.cfg.Store.GetMembership(ctx, id.OrgID, u.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		_, err = a.cfg.Store.AddMember(ctx, store.Membership{OrgID: id.OrgID, UserID: u.ID, Role: store.RoleMember})
+		_, err = a.members().AddMember(ctx, store.Membership{OrgID: id.OrgID, UserID: u.ID, Role: store.RoleMember})
 		if errors.Is(err, store.ErrConflict) { // a concurrent first login added it
 			err = nil
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/warrenhq/warren/controlplane/secrets"
 	"github.com/warrenhq/warren/controlplane/store/storetest"
+	"github.com/warrenhq/warren/controlplane/store"
 	"github.com/warrenhq/warren/controlplane/web"
 )
 
@@ -61,6 +62,16 @@ func TestTwoOrgsTwoIdPs(t *testing.T) {
 		wantError(t, "callback with a foreign-domain email", resp, body, http.StatusUnauthorized, "domain_not_allowed")
 		if resp, _ := b.get(web.MePath); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("GET me after a refused login = %d, want 401", resp.StatusCode)
+		}
+
+		// Logins are audited: carol's in corp, and the refused one with its reason.
+		ok, _, err := e.s.ListAudit(context.Background(), store.AuditFilter{OrgID: corp.ID, ActorID: carolID, Action: "auth.login", Result: store.AuditAllowed})
+		if err != nil || len(ok) != 2 || ok[0].SourceIP == "" {
+			t.Errorf("carol's login audit events = %+v, %v; want 2 with a source IP", ok, err)
+		}
+		denied, _, err := e.s.ListAudit(context.Background(), store.AuditFilter{Platform: true, Action: "auth.login", Result: store.AuditDenied})
+		if err != nil || len(denied) != 1 || denied[0].Reason != "domain_not_allowed" {
+			t.Errorf("refused login audit events = %+v, %v; want 1 with reason domain_not_allowed", denied, err)
 		}
 	})
 }

@@ -58,6 +58,17 @@ type SetupStore interface {
 	ConsumeSetupToken(ctx context.Context, hash []byte, now time.Time) error
 }
 
+// AuditStore appends audit events (logins).
+type AuditStore interface {
+	AppendAudit(ctx context.Context, ev store.AuditEvent) (store.AuditEvent, error)
+}
+
+// MemberAdder adds a membership. The engine passes its authz service, which
+// writes the OpenFGA tuple with the row.
+type MemberAdder interface {
+	AddMember(ctx context.Context, m store.Membership) (store.Membership, error)
+}
+
 // Store is everything Authn persists; *store.Store implements it.
 type Store interface {
 	IdPStore
@@ -67,6 +78,7 @@ type Store interface {
 	SessionStore
 	APITokenStore
 	SetupStore
+	AuditStore
 }
 
 var _ Store = (*store.Store)(nil)

@@ -67,6 +67,9 @@ type Config struct {
 	// DisableBuiltinIdP turns the built-in IdP off: /idp/ and /setup are not
 	// served and only organizations' IdPs can sign users in.
 	DisableBuiltinIdP bool
+	// Members adds the membership an org IdP's first login gives. nil =
+	// Store; the engine passes its authz service so OpenFGA learns of it.
+	Members MemberAdder
 	// SessionTTL is how long a browser session lasts. 0 = DefaultSessionTTL.
 	SessionTTL time.Duration
 	// Transport carries requests to external IdPs. nil = http.DefaultTransport.
