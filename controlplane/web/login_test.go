@@ -13,8 +13,8 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/warrenhq/warren/controlplane/secrets"
-	"github.com/warrenhq/warren/controlplane/store/storetest"
 	"github.com/warrenhq/warren/controlplane/store"
+	"github.com/warrenhq/warren/controlplane/store/storetest"
 	"github.com/warrenhq/warren/controlplane/web"
 )
 
