@@ -143,6 +143,33 @@ func commands() map[string]command {
 				}, err
 			},
 		},
+		"user list": {
+			run: func(ctx context.Context, c *api.Client, _ []string) (any, func(io.Writer), error) {
+				us, err := c.ListUsers(ctx)
+				return us, func(w io.Writer) {
+					tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tPLATFORM ADMIN\tDISABLED\tISSUER")
+					for _, u := range us {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\n", u.ID, u.Email, dash(u.DisplayName), u.PlatformAdmin, u.Disabled, u.Issuer)
+					}
+					tw.Flush()
+				}, err
+			},
+		},
+		"user disable": {
+			args: "EMAIL|USER_ID", nargs: 1,
+			run: func(ctx context.Context, c *api.Client, pos []string) (any, func(io.Writer), error) {
+				u, err := c.SetUserDisabled(ctx, pos[0], true)
+				return u, func(w io.Writer) { fmt.Fprintf(w, "user %s disabled and signed out everywhere\n", u.Email) }, err
+			},
+		},
+		"user enable": {
+			args: "EMAIL|USER_ID", nargs: 1,
+			run: func(ctx context.Context, c *api.Client, pos []string) (any, func(io.Writer), error) {
+				u, err := c.SetUserDisabled(ctx, pos[0], false)
+				return u, func(w io.Writer) { fmt.Fprintf(w, "user %s enabled\n", u.Email) }, err
+			},
+		},
 		"device list": {
 			run: func(ctx context.Context, c *api.Client, _ []string) (any, func(io.Writer), error) {
 				ds, err := c.ListDevices(ctx)

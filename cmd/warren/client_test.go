@@ -162,6 +162,20 @@ func TestClientCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "present a valid API token") {
 		t.Errorf("grant list with a wrong token: exit %d, %q; want 1 and the API's message", code, errOut)
 	}
+	// The operator disables alice: her API token stops at once; enabling
+	// her brings it back.
+	var users []api.User
+	if err := json.Unmarshal(cli(t, "user", "list", "--data-dir", dataDir, "--json"), &users); err != nil || len(users) == 0 {
+		t.Fatalf("user list: %v %+v", err, users)
+	}
+	cli(t, "user", "disable", "alice@acme.test", "--data-dir", dataDir)
+	if _, errOut, code := c.run("", "grant", "list"); code != 1 {
+		t.Errorf("grant list as a disabled user: exit %d, %q; want 1", code, errOut)
+	}
+	cli(t, "user", "enable", "alice@acme.test", "--data-dir", dataDir)
+	if _, errOut, code := c.run("", "grant", "list"); code != 0 {
+		t.Errorf("grant list after enabling: exit %d, %q", code, errOut)
+	}
 	if _, _, code := c.run("", "logout"); code != 0 {
 		t.Errorf("logout: exit %d", code)
 	}

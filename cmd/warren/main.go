@@ -34,6 +34,8 @@ Usage:
   warren openfga sync [--json]                    rebuild OpenFGA's tuples from the database
   warren kek rotate [--new-kek-file F] [--json]   re-seal every stored secret under a new KEK
   warren user token create --org ORG --user EMAIL [--ttl 720h] [--json]
+  warren user list [--json]                    every user (issuer, platform admin, disabled)
+  warren user disable|enable EMAIL|USER_ID     disabling signs the user out everywhere at once
                                                   mint an API token for a member (for scripts and login)
   warren version
 

@@ -69,6 +69,9 @@ func (a *Admin) Handler() http.Handler {
 	route("POST /admin/v1/publishes", a.addPublish)
 	route("DELETE /admin/v1/publishes/{id}", a.removePublish)
 	route("POST /admin/v1/openfga/sync", a.syncOpenFGA)
+	route("GET /admin/v1/users", a.listUsers)
+	route("POST /admin/v1/users/{user}/disable", a.setUserDisabled(true))
+	route("POST /admin/v1/users/{user}/enable", a.setUserDisabled(false))
 	route("POST /admin/v1/users/tokens", a.createUserToken)
 	route("/", func(w http.ResponseWriter, r *http.Request) error {
 		return &Error{http.StatusNotFound, "route_not_found", "no such route"}

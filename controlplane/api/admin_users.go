@@ -114,3 +114,82 @@ func (a *Admin) findMember(ctx context.Context, st userStore, orgID, ref string)
 	}
 	return store.User{}, &Error{http.StatusConflict, "user_ambiguous", "several members of the organization have the email " + ref + "; pass the user id"}
 }
+
+// platformUserStore is what the socket's user administration needs.
+type platformUserStore interface {
+	userStore
+	ListUsers(ctx context.Context) ([]store.User, error)
+	SetUserDisabled(ctx context.Context, id string, disabled bool) error
+}
+
+func (a *Admin) platformUsers() (platformUserStore, error) {
+	st, ok := a.Store.(platformUserStore)
+	if a.Authn == nil || !ok {
+		return nil, &Error{http.StatusServiceUnavailable, "not_configured", "this engine cannot administer users over the admin socket"}
+	}
+	return st, nil
+}
+
+func (a *Admin) listUsers(w http.ResponseWriter, r *http.Request) error {
+	st, err := a.platformUsers()
+	if err != nil {
+		return err
+	}
+	us, err := st.ListUsers(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]User, 0, len(us))
+	for _, u := range us {
+		out = append(out, user(u))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// setUserDisabled disables (signing the user out everywhere at once: their
+// sessions and API tokens stop on the next request) or enables a user, named
+// by email or id.
+func (a *Admin) setUserDisabled(disabled bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		st, err := a.platformUsers()
+		if err != nil {
+			return err
+		}
+		u, err := a.findUser(r.Context(), st, r.PathValue("user"))
+		if err != nil {
+			return err
+		}
+		if err := st.SetUserDisabled(r.Context(), u.ID, disabled); err != nil {
+			return err
+		}
+		if disabled {
+			if _, err := a.Authn.RevokeUserSessions(r.Context(), u.ID); err != nil {
+				return err
+			}
+		}
+		if u, err = st.GetUser(r.Context(), u.ID); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, user(u))
+		return nil
+	}
+}
+
+// findUser resolves an email (which must name one user) or a user id.
+func (a *Admin) findUser(ctx context.Context, st userStore, ref string) (store.User, error) {
+	if !strings.Contains(ref, "@") {
+		u, err := st.GetUser(ctx, ref)
+		return u, notFoundAs(err, "user")
+	}
+	us, err := st.FindUsersByEmail(ctx, ref)
+	switch {
+	case err != nil:
+		return store.User{}, err
+	case len(us) == 0:
+		return store.User{}, notFound("user")
+	case len(us) > 1:
+		return store.User{}, &Error{http.StatusConflict, "ambiguous_user", "several users have this email; name the user by id"}
+	}
+	return us[0], nil
+}

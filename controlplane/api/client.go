@@ -99,6 +99,23 @@ func (c *Client) CreateUserToken(ctx context.Context, req UserTokenRequest) (Use
 	return out, c.do(ctx, http.MethodPost, "/admin/v1/users/tokens", req, &out)
 }
 
+// ListUsers lists every user.
+func (c *Client) ListUsers(ctx context.Context) ([]User, error) {
+	var out []User
+	return out, c.do(ctx, http.MethodGet, "/admin/v1/users", nil, &out)
+}
+
+// SetUserDisabled disables (signing them out everywhere) or enables a user,
+// by email or id.
+func (c *Client) SetUserDisabled(ctx context.Context, user string, disabled bool) (User, error) {
+	verb := "enable"
+	if disabled {
+		verb = "disable"
+	}
+	var out User
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/users/"+url.PathEscape(user)+"/"+verb, nil, &out)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
