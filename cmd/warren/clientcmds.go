@@ -43,7 +43,7 @@ func table(header string, rows func(w io.Writer)) func(io.Writer) {
 func clientCommands() map[string]clientCommand {
 	cmds := map[string]clientCommand{}
 	for _, add := range []func(map[string]clientCommand){orgCommands, folderCommands, groupCommands,
-		grantCommands, credentialCommands, idpCommands} {
+		grantCommands, credentialCommands, idpCommands, deviceCommands} {
 		add(cmds)
 	}
 	return cmds
@@ -114,6 +114,22 @@ func folderCommands(cmds map[string]clientCommand) {
 		run: orgRun(func(ctx context.Context, c *api.V1Client, org string, _ []string) (api.Folder, func(io.Writer), error) {
 			f, err := c.CreateFolder(ctx, org, req)
 			return f, func(w io.Writer) { fmt.Fprintf(w, "folder %s created (id %s)\n", f.Name, f.ID) }, err
+		}),
+	}
+}
+
+// deviceCommands are the REST device commands; `device list` stays the
+// admin socket's platform-wide list.
+func deviceCommands(cmds map[string]clientCommand) {
+	var folder string
+	cmds["device move"] = clientCommand{
+		args: "DEVICE", nargs: 1,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&folder, "folder", "", `folder id ("" = the organization's top level)`)
+		},
+		run: orgRun(func(ctx context.Context, c *api.V1Client, org string, pos []string) (api.OrgDevice, func(io.Writer), error) {
+			d, err := c.UpdateDevice(ctx, org, pos[0], api.UpdateDeviceRequest{FolderID: &folder})
+			return d, func(w io.Writer) { fmt.Fprintf(w, "device %s moved to %s\n", d.Name, dash(d.FolderID)) }, err
 		}),
 	}
 }

@@ -25,6 +25,7 @@ Usage:
   warren serve [flags]                       run the engine
   warren token create [--ttl 15m] [--json]   issue a single-use agent enrollment token
   warren device list [--json]                list enrolled devices
+  warren device move DEVICE --folder ID       move an org's device into a folder (REST; manage)
   warren service add DEVICE --name N --protocol tcp|ssh|rdp|vnc|http|host --port P [--target HOST:PORT]
   warren service list DEVICE [--json]
   warren service remove DEVICE NAME
@@ -71,6 +72,11 @@ func run(ctx context.Context, args []string) int {
 	case "serve":
 		return serve(ctx, rest)
 	case "token", "device", "service", "publish", "openfga", "user":
+		if len(rest) > 0 {
+			if _, ok := clientCommands()[cmd+" "+rest[0]]; ok {
+				return client(ctx, cmd, rest) // e.g. device move, through the REST API
+			}
+		}
 		return admin(ctx, cmd, rest)
 	case "org", "member", "group", "folder", "grant", "acl", "credential", "idp":
 		return client(ctx, cmd, rest)

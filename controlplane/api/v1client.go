@@ -97,6 +97,12 @@ func (c *V1Client) ListFolders(ctx context.Context, org string) ([]Folder, error
 	return out, c.do(ctx, http.MethodGet, orgPath(org, "folders"), nil, &out)
 }
 
+// UpdateDevice moves a device to a folder or disables it.
+func (c *V1Client) UpdateDevice(ctx context.Context, org, device string, req UpdateDeviceRequest) (OrgDevice, error) {
+	var out OrgDevice
+	return out, c.do(ctx, http.MethodPatch, orgPath(org, "devices", device), req, &out)
+}
+
 // CreateFolder creates a folder.
 func (c *V1Client) CreateFolder(ctx context.Context, org string, req CreateFolderRequest) (Folder, error) {
 	var out Folder
