@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/warrenhq/warren/acl"
-	"github.com/warrenhq/warren/agent"
 	"github.com/warrenhq/warren/controlplane"
 	"github.com/warrenhq/warren/controlplane/api"
 	"github.com/warrenhq/warren/controlplane/controlplanetest"
@@ -471,19 +469,7 @@ func TestRESTEnrollIntoOrg(t *testing.T) {
 	if status := call("POST", "/api/v1/orgs/"+org.ID+"/enrollment-tokens", api.CreateEnrollmentTokenRequest{FolderID: folder.ID}, &tok); status != http.StatusCreated {
 		t.Fatalf("creating an org enrollment token: %d", status)
 	}
-	agentDir := t.TempDir()
-	if _, err := agent.Enroll(ctx, agent.EnrollConfig{Server: e.URL, Token: tok.Token, StateDir: agentDir, Name: "web1"}); err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(agent.Config{StateDir: agentDir, ListenAddr: netip.MustParseAddrPort("127.0.0.1:0")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(actx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.WaitOnline("web1")
+	e.EnrollAgent("web1", tok.Token)
 
 	var devices []api.OrgDevice
 	if status := call("GET", "/api/v1/orgs/"+org.ID+"/devices", nil, &devices); status != http.StatusOK || len(devices) != 1 {
@@ -599,19 +585,7 @@ func TestRevokePublishedFlow(t *testing.T) {
 	if status := asAdmin("POST", "/api/v1/orgs/"+org.ID+"/enrollment-tokens", api.CreateEnrollmentTokenRequest{FolderID: folder.ID}, &tok); status != http.StatusCreated {
 		t.Fatalf("creating an org enrollment token: %d", status)
 	}
-	agentDir := t.TempDir()
-	if _, err := agent.Enroll(ctx, agent.EnrollConfig{Server: e.URL, Token: tok.Token, StateDir: agentDir, Name: "web1"}); err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(agent.Config{StateDir: agentDir, ListenAddr: netip.MustParseAddrPort("127.0.0.1:0")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(actx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.WaitOnline("web1")
+	e.EnrollAgent("web1", tok.Token)
 	dev := e.Device("web1")
 	devPath := "/api/v1/orgs/" + org.ID + "/devices/" + dev.ID
 

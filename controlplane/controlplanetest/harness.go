@@ -164,9 +164,16 @@ type Agent struct {
 // agent until the test ends. It returns once the engine sees it online.
 func (e *Engine) NewAgent(name string) *Agent {
 	e.t.Helper()
+	return e.EnrollAgent(name, e.Token(0))
+}
+
+// EnrollAgent is NewAgent with a given enrollment token (for example an
+// organization's, from the REST API).
+func (e *Engine) EnrollAgent(name, token string) *Agent {
+	e.t.Helper()
 	dir := filepath.Join(e.t.TempDir(), "agent-"+name)
 	_, err := agent.Enroll(context.Background(), agent.EnrollConfig{
-		Server: e.URL, Token: e.Token(0), StateDir: dir, Name: name, Hostname: name, Version: "test",
+		Server: e.URL, Token: token, StateDir: dir, Name: name, Hostname: name, Version: "test",
 	})
 	if err != nil {
 		e.t.Fatalf("enrolling %s: %v", name, err)
