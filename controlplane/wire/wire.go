@@ -98,6 +98,8 @@ type Message struct {
 	Type   string  `json:"type"`
 	Netmap *Netmap `json:"netmap,omitempty"`
 	Health *Health `json:"health,omitempty"`
+	// Sessions is the agent's session list (TypeSessions).
+	Sessions *SessionList `json:"sessions,omitempty"`
 }
 
 // ErrorBody is the API error envelope.
@@ -203,15 +205,20 @@ func DecodeMessage(data []byte) (Message, error) {
 func (m Message) Validate() error {
 	switch m.Type {
 	case TypeNetmap:
-		if m.Netmap == nil || m.Health != nil {
+		if m.Netmap == nil || m.Health != nil || m.Sessions != nil {
 			return &FieldError{"netmap", "missing"}
 		}
 		return m.Netmap.Validate()
 	case TypeHealth:
-		if m.Health == nil || m.Netmap != nil {
+		if m.Health == nil || m.Netmap != nil || m.Sessions != nil {
 			return &FieldError{"health", "missing"}
 		}
 		return nil
+	case TypeSessions:
+		if m.Sessions == nil || m.Netmap != nil || m.Health != nil {
+			return &FieldError{"sessions", "missing"}
+		}
+		return m.Sessions.Validate()
 	default:
 		return &FieldError{"type", fmt.Sprintf("unknown message type %q", m.Type)}
 	}
