@@ -18,6 +18,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 need nc netcat-openbsd
 need curl curl
+# A real OpenSSH server and client for the SSH session tests.
+need /usr/sbin/sshd openssh-server
+need ssh-keygen openssh-client
 
 if [ -z "$missing" ]; then
 	echo "test dependencies: all present"
