@@ -66,8 +66,8 @@ func violation(from, imp string) string {
 	case under(from, "netstack") && ours(imp):
 		return "netstack imports no package of ours"
 	case under(from, "protocols") && !stdlib(imp) && !strings.HasPrefix(imp, "golang.org/x/") &&
-		imp != "github.com/coder/websocket" && !under(imp, "protocols"):
-		return "protocols import only the standard library, x/ packages, coder/websocket and protocols"
+		imp != "github.com/coder/websocket" && imp != "github.com/hinshun/vt10x" && !under(imp, "protocols"):
+		return "protocols import only the standard library, x/ packages, coder/websocket, vt10x and protocols"
 	case under(from, "agent") && ours(imp) && !under(imp, "agent") && !under(imp, "netstack") &&
 		!under(imp, "protocols") && !under(imp, "controlplane/wire"):
 		return "agent imports only netstack, protocols and controlplane/wire of ours"

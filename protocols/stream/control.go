@@ -6,6 +6,16 @@ import "errors"
 const (
 	ControlState = "state" // a session or viewer state change; see State
 	ControlError = "error" // a refused frame or request; see Code
+	// ControlTakeover (viewer -> agent or engine) asks for the driver role;
+	// the previous driver gets a state change with Role RoleObserver.
+	ControlTakeover = "takeover"
+)
+
+// Viewer roles carried in Control.Role (strings on the wire; not to be
+// confused with the Role type, which selects a ByteConn's direction).
+const (
+	RoleDriver   = "driver"   // may send Input and Resize
+	RoleObserver = "observer" // read-only
 )
 
 // Session states carried by a Control of type ControlState.
@@ -22,6 +32,7 @@ const (
 	CodeNotDriver     = "not_driver"
 	CodeFrameTooLarge = "frame_too_large"
 	CodeBadFrame      = "bad_frame"
+	CodeTicket        = "bad_ticket" // the attach ticket is unknown, used, expired or not yours
 )
 
 // Control is a JSON frame for state changes and errors. Unknown fields are
@@ -31,11 +42,14 @@ type Control struct {
 	State   string `json:"state,omitempty"`
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
-	// Role is the receiving viewer's role after a state change: "driver" or
-	// "observer".
+	// Role is the receiving viewer's role after a state change: RoleDriver
+	// or RoleObserver.
 	Role string `json:"role,omitempty"`
 	// Offset is the session's output end offset when the state changed.
 	Offset uint64 `json:"offset,omitempty"`
+	// Reason says why a state changed (for example why a session ended, or
+	// "takeover" when the driver role moved away); for humans and audit.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ErrorControl returns the Control frame that reports err to a peer, using a

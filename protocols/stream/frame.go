@@ -4,9 +4,9 @@
 // agent's ring buffer of output indexed by absolute offset, and adapters that
 // carry frames over any net.Conn.
 //
-// It imports only the standard library. It must never import the engine, the
-// agent or any transport (WebSocket, overlay): callers hand in a net.Conn or
-// one message's bytes.
+// It imports only the standard library and github.com/coder/websocket (for
+// WebSocketConn). It must never import the engine, the agent or the overlay:
+// callers hand in a net.Conn, a *websocket.Conn or one message's bytes.
 package stream
 
 import (
@@ -38,17 +38,19 @@ type Kind byte
 
 // Frame kinds. Values are part of the wire format and never change.
 const (
-	KindOutput  Kind = 1
-	KindInput   Kind = 2
-	KindResize  Kind = 3
-	KindAck     Kind = 4
-	KindPing    Kind = 5
-	KindPong    Kind = 6
-	KindGap     Kind = 7
-	KindControl Kind = 8
+	KindOutput   Kind = 1
+	KindInput    Kind = 2
+	KindResize   Kind = 3
+	KindAck      Kind = 4
+	KindPing     Kind = 5
+	KindPong     Kind = 6
+	KindGap      Kind = 7
+	KindControl  Kind = 8
+	KindSnapshot Kind = 9
 )
 
-// Frame is one of Output, Input, Resize, Ack, Ping, Pong, Gap or Control.
+// Frame is one of Output, Input, Resize, Ack, Ping, Pong, Gap, Control or
+// Snapshot.
 type Frame interface {
 	Kind() Kind
 }
@@ -90,14 +92,15 @@ type Gap struct {
 	From, To uint64
 }
 
-func (Output) Kind() Kind  { return KindOutput }
-func (Input) Kind() Kind   { return KindInput }
-func (Resize) Kind() Kind  { return KindResize }
-func (Ack) Kind() Kind     { return KindAck }
-func (Ping) Kind() Kind    { return KindPing }
-func (Pong) Kind() Kind    { return KindPong }
-func (Gap) Kind() Kind     { return KindGap }
-func (Control) Kind() Kind { return KindControl }
+func (Output) Kind() Kind   { return KindOutput }
+func (Input) Kind() Kind    { return KindInput }
+func (Resize) Kind() Kind   { return KindResize }
+func (Ack) Kind() Kind      { return KindAck }
+func (Ping) Kind() Kind     { return KindPing }
+func (Pong) Kind() Kind     { return KindPong }
+func (Gap) Kind() Kind      { return KindGap }
+func (Control) Kind() Kind  { return KindControl }
+func (Snapshot) Kind() Kind { return KindSnapshot }
 
 // AppendFrame appends the encoding of f (type byte, fixed fields big-endian,
 // then payload; no length prefix) to b. It returns ErrFrameTooLarge or
@@ -138,6 +141,8 @@ func AppendFrame(b []byte, f Frame) ([]byte, error) {
 		return binary.BigEndian.AppendUint64(b, f.To), nil
 	case Control:
 		return appendControl(b, f)
+	case Snapshot:
+		return appendSnapshot(b, f)
 	}
 	return b, fmt.Errorf("%w: unknown frame type %T", ErrBadFrame, f)
 }
@@ -165,6 +170,8 @@ func DecodeFrame(b []byte) (Frame, error) {
 		return decodeGap(p)
 	case KindControl:
 		return decodeControl(p)
+	case KindSnapshot:
+		return decodeSnapshot(p)
 	}
 	return nil, fmt.Errorf("%w: unknown type %d", ErrBadFrame, k)
 }

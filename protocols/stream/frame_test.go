@@ -29,6 +29,11 @@ func sampleFrames() []struct {
 		{"gap", Gap{From: 10, To: 1 << 22}},
 		{"control state", Control{Type: ControlState, State: StateAttached, Role: "driver", Offset: 42}},
 		{"control error", Control{Type: ControlError, Code: CodeNotDriver, Message: "observers cannot type <here> & now"}},
+		{"control takeover", Control{Type: ControlState, State: StateAttached, Role: RoleObserver, Reason: ControlTakeover}},
+		{"snapshot", Snapshot{Offset: 1 << 33, Data: []byte("\x1bc\x1b[1;1Hhello")}},
+		{"snapshot final", Snapshot{Offset: 9, Final: true, Data: []byte("\x1b[?1049h")}},
+		{"snapshot final empty", Snapshot{Offset: 0, Final: true}},
+		{"snapshot max", Snapshot{Offset: 5, Data: bytes.Repeat([]byte{'y'}, MaxOutput)}},
 	}
 }
 
@@ -104,6 +109,9 @@ func TestDecodeFrameRejects(t *testing.T) {
 		{"control bad utf8", []byte("\x08{\"type\":\"\xff\"}"), ErrBadFrame},
 		{"control trailing", []byte("\x08{\"type\":\"state\"} x"), ErrBadFrame},
 		{"control too large", append([]byte("\x08{\"type\":\"state\",\"message\":\""), strings.Repeat("a", MaxFrame)+`"}`...), ErrFrameTooLarge},
+		{"snapshot truncated header", []byte{9, 0, 0, 0, 0, 0, 0, 0, 0}, ErrBadFrame},
+		{"snapshot reserved flag", []byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 2, 'x'}, ErrBadFrame},
+		{"snapshot too large", append([]byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 1}, make([]byte, MaxOutput+1)...), ErrFrameTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +135,7 @@ func TestAppendFrameRejects(t *testing.T) {
 		{"gap empty", Gap{From: 5, To: 5}, ErrBadFrame},
 		{"control no type", Control{Code: CodeBadFrame}, ErrBadFrame},
 		{"control too large", Control{Type: ControlError, Message: strings.Repeat("a", MaxFrame)}, ErrFrameTooLarge},
+		{"snapshot too large", Snapshot{Data: make([]byte, MaxOutput+1)}, ErrFrameTooLarge},
 		{"nil", nil, ErrBadFrame},
 	}
 	for _, tt := range tests {
@@ -199,6 +208,8 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add([]byte{7, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 3})
 	f.Add([]byte("\x08{\"type\":\"state\",\"unknown\":[1,2]}"))
 	f.Add([]byte{0, 0, 0, 2, 3, 0, 0, 0, 0, 5, 3, 0, 80, 0, 24})
+	f.Add([]byte{9, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0x1b, 'c'})
+	f.Add([]byte{9, 0, 0, 0, 0, 0, 0, 0, 1, 0xfe})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// The same bytes as a length-prefixed stream: must not panic or hang.
 		dec := NewDecoder(bytes.NewReader(b))
