@@ -114,6 +114,9 @@ func (c *Compiler) holds(ctx context.Context, user, device string) ([]string, er
 
 // chain reads the device's folder, its ancestors and their organizations.
 func (c *Compiler) chain(ctx context.Context, device string) (folders, orgs []string, err error) {
+	if orgs, err = c.related(ctx, Device(device), RelationOrg); err != nil {
+		return nil, nil, fmt.Errorf("explaining: reading the organization of %s: %w", Device(device), err)
+	}
 	next, err := c.related(ctx, Device(device), RelationFolder)
 	for len(next) > 0 && err == nil && len(folders) < maxFolderDepth {
 		f := next[0]

@@ -29,7 +29,7 @@ const (
 
 	RelationMember   = "member"   // group, organization
 	RelationAdmin    = "admin"    // organization
-	RelationOrg      = "org"      // folder -> organization
+	RelationOrg      = "org"      // folder or device -> organization
 	RelationParent   = "parent"   // folder -> parent folder
 	RelationFolder   = "folder"   // device -> folder
 	RelationOwner    = "owner"    // session

@@ -322,8 +322,8 @@ func TestDirtyRepairedBySyncOnSharedDatabase(t *testing.T) {
 		reopened := newFGA(t, cfg)
 		svc2, _ := newService(t, st, reopened)
 		added, removed, err := svc2.Sync(ctx)
-		if err != nil || added != 1 || removed != 0 {
-			t.Errorf("Sync() = %d, %d, %v, want 1 (late's folder), 0, nil", added, removed, err)
+		if err != nil || added != 2 || removed != 0 {
+			t.Errorf("Sync() = %d, %d, %v, want 2 (late's organization and folder), 0, nil", added, removed, err)
 		}
 		if !svc2.Allowed(w.dave, late, 2222) {
 			t.Error("Allowed(dave, late, 2222) = false after Sync")
@@ -532,5 +532,28 @@ func TestConcurrentChanges(t *testing.T) {
 			}
 		}
 		w.matchesCheck(t, svc, fga)
+	})
+}
+
+// Organization admins reach every device of their organization, also one at
+// the top level (no folder), and nobody else does without a grant; the
+// admin of another organization never does.
+func TestOrgAdminReachesTopLevelDevice(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st *store.Store, _ string) {
+		fga := newMemoryFGA(t)
+		svc, _ := newService(t, st, fga)
+		w := newWorld(t, st, svc)
+		w.matchesCheck(t, svc, fga)
+		if !check(t, fga, acl.User(w.carol), acl.RelationConnect, acl.Device(w.loose)) || !svc.Allowed(w.carol, w.loose, 22) {
+			t.Errorf("the org admin cannot reach the top-level device")
+		}
+		if !check(t, fga, acl.User(w.carol), acl.RelationManage, acl.Device(w.loose)) {
+			t.Errorf("the org admin cannot manage the top-level device")
+		}
+		for _, u := range []string{w.alice, w.bob, w.dave, w.eve} {
+			if check(t, fga, acl.User(u), acl.RelationView, acl.Device(w.loose)) || svc.Allowed(u, w.loose, 22) {
+				t.Errorf("%s reaches the top-level device without a grant", u)
+			}
+		}
 	})
 }

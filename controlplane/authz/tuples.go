@@ -16,14 +16,14 @@ import (
 //	group member (G, group H)         group:H#member member group:G
 //	folder F of O (any level)         organization:O org    folder:F
 //	folder F in folder P              folder:P      parent  folder:F
+//	device D of O (any level)         organization:O org    device:D
 //	device D in folder F              folder:F      folder  device:D
 //	grant (user U | group G, A, O)    user:U | group:G#member  A  organization:O   (A admin|member)
 //	grant (user U | group G, A, X)    user:U | group:G#member  role(A)  folder|device:X
 //	                                  (role(connect) = connector, ...: acl.Role)
 //
-// A device at the top level of its organization (no folder) has no
-// structure tuple: the model has no device -> organization relation, so only
-// grants on the device itself reach it (organization admins included).
+// Every device of an organization names it, so organization admins reach
+// devices at the top level (no folder) too.
 //
 // The functions below are pure: they read nothing but their arguments.
 
@@ -65,14 +65,17 @@ func parentTuple(folderID, parentID string) acl.Tuple {
 	return acl.Tuple{User: acl.Folder(parentID), Relation: acl.RelationParent, Object: acl.Folder(folderID)}
 }
 
-// DeviceTuples returns the structure tuple of a device: its folder. A
-// device at the top level of its organization, or in no organization, has
-// none.
+// DeviceTuples returns the structure tuples of a device: its organization
+// and its folder, if any. A device in no organization has none.
 func DeviceTuples(d store.Device) []acl.Tuple {
-	if d.OrgID == "" || d.FolderID == "" {
+	if d.OrgID == "" {
 		return nil
 	}
-	return []acl.Tuple{{User: acl.Folder(d.FolderID), Relation: acl.RelationFolder, Object: acl.Device(d.ID)}}
+	ts := []acl.Tuple{{User: acl.Organization(d.OrgID), Relation: acl.RelationOrg, Object: acl.Device(d.ID)}}
+	if d.FolderID != "" {
+		ts = append(ts, acl.Tuple{User: acl.Folder(d.FolderID), Relation: acl.RelationFolder, Object: acl.Device(d.ID)})
+	}
+	return ts
 }
 
 // orgRelations are the relations a grant may give on an organization: the

@@ -70,8 +70,9 @@ func TestFolderAndDeviceTuples(t *testing.T) {
 		{"sub folder", FolderTuples(store.Folder{ID: "fld_sub", OrgID: "org_a", ParentID: "fld_top"}),
 			[]acl.Tuple{tu("organization:org_a", "org", "folder:fld_sub"), tu("folder:fld_top", "parent", "folder:fld_sub")}},
 		{"device in folder", DeviceTuples(store.Device{ID: "dev_1", OrgID: "org_a", FolderID: "fld_sub"}),
-			[]acl.Tuple{tu("folder:fld_sub", "folder", "device:dev_1")}},
-		{"device at top level", DeviceTuples(store.Device{ID: "dev_1", OrgID: "org_a"}), nil},
+			[]acl.Tuple{tu("organization:org_a", "org", "device:dev_1"), tu("folder:fld_sub", "folder", "device:dev_1")}},
+		{"device at top level", DeviceTuples(store.Device{ID: "dev_1", OrgID: "org_a"}),
+			[]acl.Tuple{tu("organization:org_a", "org", "device:dev_1")}},
 		{"device of no org", DeviceTuples(store.Device{ID: "dev_1"}), nil},
 	}
 	for _, tt := range tests {
