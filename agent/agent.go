@@ -2,7 +2,8 @@
 // engine, joins the WireGuard overlay on a userspace netstack (no TUN, no
 // root), keeps a netmap stream to the engine, forwards the device's service
 // ports to their targets on the host and serves the agent API on its overlay
-// address only.
+// address only. The agent API holds the device's SSH sessions (sessions*.go):
+// the shell lives here, viewers come and go through the engine.
 //
 // It imports only the standard library, netstack, controlplane/wire,
 // protocols and coder/websocket: never pgx, OpenFGA, go-oidc or any other
@@ -147,6 +148,7 @@ type runState struct {
 	svcs   *services
 	client *http.Client // dials through the overlay
 	peers  *peers
+	sess   *sessions
 }
 
 // Run joins the overlay and serves until ctx is cancelled. It returns nil
@@ -172,6 +174,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	rs := &runState{dev: dev, ip: st.OverlayIP, peers: newPeers(a.log)}
 	rs.svcs = newServices(dev, st.OverlayIP, a.cfg.DialTarget, a.log)
+	rs.sess = newSessions(a.log, a.cfg.DialTarget, a.service, sessionOpts{})
 	rs.client = &http.Client{Transport: &http.Transport{
 		DialContext:       dev.DialContext,
 		ForceAttemptHTTP2: false,
@@ -179,6 +182,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		IdleConnTimeout:   30 * time.Second,
 	}}
 	err = a.serve(ctx, rs, st, saved)
+	rs.sess.shutdown() // after a failed start; a no-op after serve's own
 	rs.client.CloseIdleConnections()
 	rs.svcs.close()
 	a.writeStatus(rs, true)
@@ -230,7 +234,7 @@ func (a *Agent) serve(ctx context.Context, rs *runState, st State, saved *wire.N
 	if err != nil {
 		return fmt.Errorf("listening on agent API port: %w", err)
 	}
-	srv := a.apiServer()
+	srv := a.apiServer(rs.sess)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := srv.Serve(api); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -243,6 +247,9 @@ func (a *Agent) serve(ctx context.Context, rs *runState, st State, saved *wire.N
 		"engines", len(st.Engines), "services", len(services))
 
 	<-ctx.Done()
+	// Sessions first: their viewers are hijacked connections that
+	// srv.Close would not wait for.
+	rs.sess.shutdown()
 	srv.Close()
 	wg.Wait()
 	a.log.Info("agent stopped")
@@ -266,6 +273,21 @@ func filterFor(ip netip.Addr, engines []wire.Engine, services []wire.Service) *n
 		out = append(out, netstack.Rule{Addr: addr, Proto: netstack.ProtoTCP, PortLo: wire.EnginePort, PortHi: wire.EnginePort})
 	}
 	return netstack.NewFilter(in, out)
+}
+
+// service returns the named service of the current netmap.
+func (a *Agent) service(name string) (wire.Service, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.netmap == nil {
+		return wire.Service{}, false
+	}
+	for _, s := range a.netmap.Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return wire.Service{}, false
 }
 
 // notify wakes the status writer.

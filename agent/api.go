@@ -18,9 +18,10 @@ type HealthResponse struct {
 
 // apiServer serves the agent API. It listens only on the overlay address,
 // and the device's peers are the engines alone, so only engines reach it.
-func (a *Agent) apiServer() *http.Server {
+func (a *Agent) apiServer(sess *sessions) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", a.handleHealth)
+	sess.routes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})

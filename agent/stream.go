@@ -143,11 +143,31 @@ func (a *Agent) stream(ctx context.Context, rs *runState, engine wire.Engine, be
 
 	pingErr := make(chan error, 1)
 	go func() { pingErr <- pingLoop(ctx, c) }()
+	reportErr := make(chan error, 1)
+	go func() {
+		err := a.reportSessions(ctx, c, rs.sess)
+		if err != nil {
+			c.CloseNow() // ends the read loop
+		}
+		reportErr <- err
+	}()
 	err = a.readLoop(ctx, rs, c, &gotNetmap)
+	reportDone := false
+	select {
+	case rerr := <-reportErr:
+		reportDone = true
+		if rerr != nil {
+			err = rerr // the read failed because the report closed the conn
+		}
+	default:
+	}
 	cancel()
 	c.CloseNow()
 	if perr := <-pingErr; perr != nil {
 		err = perr // the read failed because the ping closed the conn
+	}
+	if !reportDone {
+		<-reportErr
 	}
 	return true, gotNetmap, err
 }

@@ -48,7 +48,7 @@ type Control struct {
 	// Offset is the session's output end offset when the state changed.
 	Offset uint64 `json:"offset,omitempty"`
 	// Reason says why a state changed (for example why a session ended, or
-	// "takeover" when the driver role moved away); for humans and audit.
+	// "taken_over" when the driver role moved away); for humans and audit.
 	Reason string `json:"reason,omitempty"`
 }
 
