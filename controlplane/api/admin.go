@@ -193,6 +193,8 @@ type Service struct {
 	Port     int    `json:"port"`
 	Target   string `json:"target,omitempty"` // default 127.0.0.1:<port>
 	DeviceID string `json:"device_id,omitempty"`
+	// Record makes the engine record every terminal session to the service.
+	Record bool `json:"record,omitempty"`
 }
 
 func (a *Admin) lookupDevice(ctx context.Context, ref string) (store.Device, error) {
@@ -214,7 +216,7 @@ func (a *Admin) listServices(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]Service, 0, len(svcs))
 	for _, s := range svcs {
-		out = append(out, Service{Name: s.Name, Protocol: string(s.Protocol), Port: s.Port, Target: s.Target, DeviceID: d.ID})
+		out = append(out, Service{Name: s.Name, Protocol: string(s.Protocol), Port: s.Port, Target: s.Target, DeviceID: d.ID, Record: s.Record})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -241,6 +243,7 @@ func (a *Admin) addService(w http.ResponseWriter, r *http.Request) error {
 	}
 	s, err := a.Store.CreateService(r.Context(), store.Service{
 		DeviceID: d.ID, Name: req.Name, Protocol: store.Protocol(req.Protocol), Port: req.Port, Target: req.Target,
+		Record: req.Record,
 	})
 	if err != nil {
 		return err
@@ -248,7 +251,8 @@ func (a *Admin) addService(w http.ResponseWriter, r *http.Request) error {
 	if err := a.servicesChanged(r.Context()); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, Service{Name: s.Name, Protocol: string(s.Protocol), Port: s.Port, Target: s.Target, DeviceID: d.ID})
+	writeJSON(w, http.StatusCreated, Service{Name: s.Name, Protocol: string(s.Protocol), Port: s.Port, Target: s.Target,
+		DeviceID: d.ID, Record: s.Record})
 	return nil
 }
 

@@ -67,7 +67,10 @@ func (g *schemas) operation(rt *route, errorRef map[string]any) map[string]any {
 		params = append(params, map[string]any{"name": name, "in": "query", "required": false, "schema": map[string]any{"type": "string"}})
 	}
 	ok := map[string]any{"description": http.StatusText(rt.status)}
-	if rt.resp != nil {
+	switch {
+	case rt.contentType != "":
+		ok["content"] = map[string]any{rt.contentType: map[string]any{"schema": map[string]any{"type": "string"}}}
+	case rt.resp != nil:
 		ok["content"] = jsonContent(g.of(reflect.TypeOf(rt.resp)))
 	}
 	op := map[string]any{
@@ -81,6 +84,11 @@ func (g *schemas) operation(rt *route, errorRef map[string]any) map[string]any {
 	}
 	if params != nil {
 		op["parameters"] = params
+	}
+	if rt.access == accessTicket {
+		op["security"] = []any{} // the ticket in the query authenticates
+		op["description"] = "A WebSocket (binary messages, one protocols/stream frame each). Authenticated by " +
+			"its single-use ticket (POST .../tickets), not by a cookie or token; an Origin header must be the engine's."
 	}
 	if rt.req != nil {
 		op["requestBody"] = map[string]any{"required": true, "content": jsonContent(g.of(reflect.TypeOf(rt.req)))}

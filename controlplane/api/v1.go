@@ -16,6 +16,7 @@ import (
 
 	"github.com/warrenhq/warren/acl"
 	"github.com/warrenhq/warren/controlplane/authz"
+	"github.com/warrenhq/warren/controlplane/broker"
 	"github.com/warrenhq/warren/controlplane/gateway"
 	"github.com/warrenhq/warren/controlplane/overlay"
 	"github.com/warrenhq/warren/controlplane/store"
@@ -62,7 +63,11 @@ type V1 struct {
 	// Gateway is synced after services or devices go (their publishes go
 	// with them). nil: not synced.
 	Gateway *gateway.Gateway
-	// PublicURL is what agents enroll against, for the install command.
+	// Broker opens, lists and relays terminal sessions. nil: the session
+	// routes answer 503 sessions_unavailable.
+	Broker *broker.Broker
+	// PublicURL is what agents enroll against, for the install command,
+	// and the origin browsers' WebSockets must come from.
 	PublicURL string
 	Now       func() time.Time // nil = time.Now
 	Logger    *slog.Logger     // nil = discard
@@ -116,10 +121,15 @@ func (v *V1) Handler() http.Handler {
 	log := v.log()
 	routes := v.routes()
 	mux := http.NewServeMux()
+	outer := http.NewServeMux() // routes outside Authn (ticket auth), then everything else
 	paths := http.NewServeMux() // every path pattern, any method: tells 405 from 404
 	seen := map[string]bool{}
 	for _, rt := range routes {
-		mux.Handle(rt.method+" "+rt.path, v.serve(rt))
+		if rt.access == accessTicket {
+			outer.Handle(rt.method+" "+rt.path, v.serveAttach(rt))
+		} else {
+			mux.Handle(rt.method+" "+rt.path, v.serve(rt))
+		}
 		if !seen[rt.path] {
 			seen[rt.path] = true
 			paths.Handle(rt.path, http.NotFoundHandler())
@@ -131,7 +141,8 @@ func (v *V1) Handler() http.Handler {
 		}
 		return &Error{http.StatusNotFound, "route_not_found", "no such route"}
 	}))
-	return v.Authn.Authenticate(mux)
+	outer.Handle("/", v.Authn.Authenticate(mux))
+	return outer
 }
 
 // access is what a route asks of the caller before its handler runs.
@@ -144,6 +155,9 @@ const (
 	accessMember
 	// an admin of the path's organization (or a platform admin).
 	accessAdmin
+	// a single-use ticket in the query (WebSocket attach): served outside
+	// Authn by its own handler.
+	accessTicket
 )
 
 // route is one entry of the route table: what Handler registers and what
@@ -158,7 +172,10 @@ type route struct {
 	resp         any      // success body (a zero value of its type); nil = none (204)
 	status       int      // success status
 	list         bool     // answers rows of one organization
-	h            func(c *call) error
+	// contentType, when set, is the media type of a success body that is
+	// not JSON (a file); the handler writes it itself.
+	contentType string
+	h           func(c *call) error
 }
 
 // call is one request being served.

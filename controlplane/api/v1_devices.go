@@ -276,19 +276,23 @@ type DeviceService struct {
 	Protocol  string    `json:"protocol"`
 	Port      int       `json:"port"`
 	Target    string    `json:"target"`
+	Record    bool      `json:"record"` // terminal sessions to it are recorded
 	CreatedAt time.Time `json:"created_at"`
 }
 
 // CreateServiceRequest adds a service; Target defaults to 127.0.0.1:<port>.
+// Record makes the engine record every terminal session to it.
 type CreateServiceRequest struct {
 	Name     string `json:"name"`
 	Protocol string `json:"protocol"`
 	Port     int    `json:"port"`
 	Target   string `json:"target,omitempty"`
+	Record   bool   `json:"record,omitempty"`
 }
 
 func deviceService(s store.Service) DeviceService {
-	return DeviceService{ID: s.ID, Name: s.Name, Protocol: string(s.Protocol), Port: s.Port, Target: s.Target, CreatedAt: s.CreatedAt}
+	return DeviceService{ID: s.ID, Name: s.Name, Protocol: string(s.Protocol), Port: s.Port, Target: s.Target, Record: s.Record,
+		CreatedAt: s.CreatedAt}
 }
 
 func (v *V1) listServices(c *call) error {
@@ -317,7 +321,7 @@ func (v *V1) createService(c *call) error {
 		return err
 	}
 	s, err := v.Store.CreateService(c.r.Context(), store.Service{DeviceID: d.ID, Name: req.Name,
-		Protocol: store.Protocol(req.Protocol), Port: req.Port, Target: req.Target})
+		Protocol: store.Protocol(req.Protocol), Port: req.Port, Target: req.Target, Record: req.Record})
 	if err != nil {
 		return notFoundAs(err, "device")
 	}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,7 @@ import (
 	"github.com/warrenhq/warren/acl"
 	"github.com/warrenhq/warren/controlplane/api"
 	"github.com/warrenhq/warren/controlplane/authz"
+	"github.com/warrenhq/warren/controlplane/broker"
 	"github.com/warrenhq/warren/controlplane/secrets"
 	"github.com/warrenhq/warren/controlplane/store"
 	"github.com/warrenhq/warren/controlplane/store/storetest"
@@ -66,9 +69,14 @@ type env struct {
 	az    *authz.Service
 	vault *vault.Vault
 	authn *web.Authn
-	v1    *api.V1
-	url   string
-	logs  *logBuffer
+	// broker has no overlay: every device reads offline, and sessions are
+	// made directly in the store (e2e tests open real ones).
+	broker  *broker.Broker
+	dataDir string
+	skew    atomic.Int64 // nanoseconds the broker's clock is ahead
+	v1      *api.V1
+	url     string
+	logs    *logBuffer
 }
 
 func newEnv(t testing.TB, st *store.Store) *env {
@@ -97,8 +105,16 @@ func newEnv(t testing.TB, st *store.Store) *env {
 	if err != nil {
 		t.Fatalf("web.New() = %v", err)
 	}
+	e.dataDir = t.TempDir()
+	e.broker, err = broker.New(broker.Config{Store: st, Authz: e.az, Authorizer: fga, Vault: e.vault, DataDir: e.dataDir,
+		Logger: logger, Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) },
+		PingEvery: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("broker.New() = %v", err)
+	}
+	t.Cleanup(func() { e.broker.Close() })
 	e.v1 = &api.V1{Store: st, Authz: e.az, Authorizer: fga, Compiler: comp, Vault: e.vault, Authn: e.authn,
-		PublicURL: srv.URL, Logger: logger}
+		Broker: e.broker, PublicURL: srv.URL, Logger: logger}
 	mux.Handle(api.V1Prefix, e.v1.Handler())
 	return e
 }
@@ -198,6 +214,8 @@ type tenant struct {
 	idpSecret             string
 	grant                 store.Grant // group connect on folder
 	enroll                store.EnrollToken
+	session               store.RemoteSession // live, recorded, owned by admin, shared with group
+	hostKey               store.HostKey       // of service, with a pending key
 }
 
 func (e *env) user(subject string) store.User {
@@ -320,7 +338,47 @@ func (e *env) newTenant(slug string) *tenant {
 		Action: "org.setup", Result: store.AuditAllowed}); err != nil {
 		t.Fatalf("AppendAudit() = %v", err)
 	}
+	tn.session = e.remoteSession(tn, tn.admin, true)
+	if err := e.az.ShareSession(ctx, tn.session.ID, acl.GroupMembers(tn.group.ID)); err != nil {
+		t.Fatalf("ShareSession() = %v", err)
+	}
+	if _, err := e.st.TrustHostKeyOnFirstUse(ctx, tn.device.ID, tn.service.Name, "SHA256:firstFirstFirstFirst"+slug, time.Now()); err != nil {
+		t.Fatalf("TrustHostKeyOnFirstUse() = %v", err)
+	}
+	if err := e.st.SetPendingHostKey(ctx, tn.device.ID, tn.service.Name, "SHA256:pendingPendingPending"+slug, time.Now()); err != nil {
+		t.Fatalf("SetPendingHostKey() = %v", err)
+	}
+	if tn.hostKey, err = e.st.GetHostKey(ctx, tn.device.ID, tn.service.Name); err != nil {
+		t.Fatalf("GetHostKey() = %v", err)
+	}
 	return tn
+}
+
+// remoteSession records a live session of owner on the tenant's ssh
+// service, as the broker does when an agent opened it (this API has no
+// agents), with its owner tuple; a recorded one gets a recording file.
+func (e *env) remoteSession(tn *tenant, owner store.User, recorded bool) store.RemoteSession {
+	e.t.Helper()
+	ctx := e.t.Context()
+	rs, err := e.st.CreateRemoteSession(ctx, store.RemoteSession{OrgID: tn.org.ID, DeviceID: tn.device.ID,
+		Service: tn.service.Name, Protocol: "ssh", OwnerID: owner.ID, Recorded: recorded}, store.SessionLimits{})
+	if err != nil {
+		e.t.Fatalf("CreateRemoteSession() = %v", err)
+	}
+	if err := e.az.SessionOwner(ctx, rs.ID, owner.ID); err != nil {
+		e.t.Fatalf("SessionOwner() = %v", err)
+	}
+	if recorded {
+		path := broker.RecordingPath(e.dataDir, tn.org.ID, rs.ID)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			e.t.Fatal(err)
+		}
+		cast := `{"version":2,"width":80,"height":24,"timestamp":1}` + "\n" + `[0.5, "o", "hello ` + tn.slug + `\r\n"]` + "\n"
+		if err := os.WriteFile(path, []byte(cast), 0o600); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return rs
 }
 
 // ids returns every id of the tenant's rows: none may ever show up in
@@ -328,7 +386,7 @@ func (e *env) newTenant(slug string) *tenant {
 func (tn *tenant) ids() []string {
 	return []string{tn.org.ID, tn.admin.ID, tn.member.ID, tn.loner.ID, tn.group.ID, tn.folder.ID, tn.sub.ID,
 		tn.device.ID, tn.service.ID, tn.publish.ID, tn.cred.ID, tn.folderCred.ID, tn.idp.ID, tn.grant.ID, tn.adminPAT.ID,
-		tn.memberPAT.ID, tn.enroll.ID}
+		tn.memberPAT.ID, tn.enroll.ID, tn.session.ID}
 }
 
 // param returns the tenant's id for a path parameter.
@@ -359,6 +417,10 @@ func (tn *tenant) param(t testing.TB, name string) string {
 		return tn.memberPAT.ID
 	case "enrollment_token":
 		return tn.enroll.ID
+	case "session":
+		return tn.session.ID
+	case "subject":
+		return tn.group.ID // the session is shared with the group
 	}
 	t.Fatalf("no fixture for path parameter {%s}: add one to tenant.param", name)
 	return ""
@@ -422,6 +484,16 @@ func exampleBody(t testing.TB, action string, tn *tenant) any {
 		return map[string]any{"name": "t"}
 	case "enrollment_token.create":
 		return map[string]any{"folder_id": tn.folder.ID}
+	case "session.open":
+		return map[string]any{"device": tn.device.ID, "service": tn.service.Name, "cols": 100, "rows": 30}
+	case "session.ticket.create":
+		return map[string]any{"role": "driver"}
+	case "session.share":
+		return map[string]any{"user_id": tn.member.ID}
+	case "host_key.accept":
+		return map[string]any{"fingerprint": tn.hostKey.Pending}
+	case "session_settings.update":
+		return map[string]any{"max_user_sessions": 5}
 	}
 	t.Fatalf("no example body for %s: add one to exampleBody", action)
 	return nil

@@ -22,6 +22,8 @@ func exampleQuery(action string, tn *tenant) string {
 		return "?user=" + tn.member.ID + "&device=" + tn.device.ID + "&port=22"
 	case "audit.list":
 		return "?limit=1000"
+	case "session.list":
+		return "?scope=all&state=all"
 	}
 	return ""
 }
@@ -114,6 +116,10 @@ func foreignBodies(action string, a, b *tenant) []any {
 		}
 	case "enrollment_token.create":
 		return []any{m{"folder_id": b.folder.ID}}
+	case "session.open":
+		return []any{m{"device": b.device.ID, "service": b.service.Name}, m{"device": b.device.Name, "service": b.service.Name}}
+	case "session.share":
+		return []any{m{"user_id": b.member.ID}, m{"group_id": b.group.ID}}
 	}
 	return nil
 }
@@ -131,6 +137,10 @@ type orgState struct {
 	Grants      []store.Grant
 	APITokens   []store.APIToken
 	Enroll      []store.EnrollToken
+	Sessions    []store.RemoteSession
+	Observers   [][]string
+	HostKeys    []store.HostKey
+	Settings    store.SessionSettings
 }
 
 func (e *env) snapshot(orgID string) orgState {
@@ -170,6 +180,22 @@ func (e *env) snapshot(orgID string) orgState {
 		s.APITokens[i].LastUsedAt = s.APITokens[i].CreatedAt // the attacker's own token is used
 	}
 	s.Enroll, err = st.ListOrgEnrollTokens(ctx, orgID)
+	note(err)
+	s.Sessions, err = st.ListRemoteSessions(ctx, orgID, store.RemoteSessionFilter{})
+	note(err)
+	for _, rs := range s.Sessions {
+		os, err := e.az.SessionObservers(ctx, rs.ID)
+		note(err)
+		s.Observers = append(s.Observers, os)
+	}
+	for i, d := range s.Devices {
+		for _, svc := range s.Services[i] {
+			if k, err := st.GetHostKey(ctx, d.ID, svc.Name); err == nil {
+				s.HostKeys = append(s.HostKeys, k)
+			}
+		}
+	}
+	s.Settings, err = st.GetSessionSettings(ctx, orgID)
 	note(err)
 	for _, err := range errs {
 		if err != nil {

@@ -158,10 +158,13 @@ func (h *hub) readLoop(ctx context.Context, c *websocket.Conn, ac *agentConn) er
 			c.Close(websocket.StatusPolicyViolation, "malformed message")
 			return err
 		}
-		if m.Type == wire.TypeHealth {
+		switch {
+		case m.Type == wire.TypeHealth:
 			ac.mu.Lock()
 			ac.health = *m.Health
 			ac.mu.Unlock()
+		case m.Type == wire.TypeSessions && h.o.cfg.OnSessions != nil:
+			h.o.cfg.OnSessions(ac.deviceID, *m.Sessions)
 		}
 	}
 }

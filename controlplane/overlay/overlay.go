@@ -54,6 +54,10 @@ type Config struct {
 	// ACLs compiled from OpenFGA, so a port nobody may reach stays closed
 	// at the packet level.
 	Ports func(d store.Device) func(port uint16) bool
+	// OnSessions, when set, receives each agent's session report
+	// (wire.TypeSessions, validated). It is called on the stream's read
+	// loop: it must not block.
+	OnSessions func(deviceID string, l wire.SessionList)
 }
 
 // Overlay owns the engine's WireGuard device. It is safe for concurrent use;

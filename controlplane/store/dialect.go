@@ -53,6 +53,9 @@ const (
 	lockFolders int64 = 0x77617272656e_04
 	// lockAdmins serializes changes that could remove the last platform admin.
 	lockAdmins int64 = 0x77617272656e_05
+	// lockSessions serializes remote session opens, so that concurrent
+	// opens cannot exceed the session limits.
+	lockSessions int64 = 0x77617272656e_06
 )
 
 // rebind rewrites ? placeholders for the dialect, leaving quoted text alone.

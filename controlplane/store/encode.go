@@ -26,6 +26,7 @@ const (
 	prefixSession    = "ses_"
 	prefixAPIToken   = "pat_"
 	prefixGrant      = "grt_"
+	prefixRemote     = "rs_"
 )
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

@@ -28,12 +28,15 @@ var Protocols = []Protocol{ProtocolTCP, ProtocolSSH, ProtocolRDP, ProtocolVNC, P
 
 // Service is a port on a device's /32 that the agent forwards to Target.
 type Service struct {
-	ID        string // generated ("svc_...") if empty on create
-	DeviceID  string
-	Name      string // unique per device
-	Protocol  Protocol
-	Port      int    // port on the device's /32, unique per device
-	Target    string // host:port the agent dials; "" on create means 127.0.0.1:<Port>
+	ID       string // generated ("svc_...") if empty on create
+	DeviceID string
+	Name     string // unique per device
+	Protocol Protocol
+	Port     int    // port on the device's /32, unique per device
+	Target   string // host:port the agent dials; "" on create means 127.0.0.1:<Port>
+	// Record is the service's recording policy: the engine records every
+	// terminal session opened to it.
+	Record    bool
 	CreatedAt time.Time
 }
 
@@ -95,11 +98,11 @@ func validPort(port string) bool {
 	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == port
 }
 
-const serviceColumns = `id, device_id, name, protocol, port, target, created_at`
+const serviceColumns = `id, device_id, name, protocol, port, target, record, created_at`
 
 func scanService(r scanner) (Service, error) {
 	var s Service
-	err := r.Scan(&s.ID, &s.DeviceID, &s.Name, &s.Protocol, &s.Port, &s.Target, scanMillis{&s.CreatedAt})
+	err := r.Scan(&s.ID, &s.DeviceID, &s.Name, &s.Protocol, &s.Port, &s.Target, &s.Record, scanMillis{&s.CreatedAt})
 	return s, err
 }
 
@@ -115,8 +118,8 @@ func (s *Store) CreateService(ctx context.Context, svc Service) (Service, error)
 	svc.ID = orNewID(svc.ID, prefixService)
 	svc.CreatedAt = fromMillis(toMillis(now()))
 	_, err := s.writer().exec(ctx, `
-		INSERT INTO services (`+serviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		svc.ID, svc.DeviceID, svc.Name, string(svc.Protocol), svc.Port, svc.Target, toMillis(svc.CreatedAt))
+		INSERT INTO services (`+serviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		svc.ID, svc.DeviceID, svc.Name, string(svc.Protocol), svc.Port, svc.Target, svc.Record, toMillis(svc.CreatedAt))
 	if errors.Is(err, errForeignKey) {
 		return Service{}, fmt.Errorf("device %s: %w", svc.DeviceID, ErrNotFound)
 	}
