@@ -27,12 +27,15 @@ import (
 	"github.com/warrenhq/warren/acl"
 	"github.com/warrenhq/warren/controlplane/api"
 	"github.com/warrenhq/warren/controlplane/authz"
+	"github.com/warrenhq/warren/controlplane/broker"
 	"github.com/warrenhq/warren/controlplane/enroll"
 	"github.com/warrenhq/warren/controlplane/gateway"
 	"github.com/warrenhq/warren/controlplane/overlay"
 	"github.com/warrenhq/warren/controlplane/store"
 	"github.com/warrenhq/warren/controlplane/vault"
 	"github.com/warrenhq/warren/controlplane/web"
+	"github.com/warrenhq/warren/controlplane/wire"
+	"github.com/warrenhq/warren/webui"
 )
 
 // Defaults of Config's zero values.
@@ -80,6 +83,7 @@ type Engine struct {
 	compiler *acl.Compiler
 	authz    *authz.Service
 	authn    *web.Authn
+	broker   *broker.Broker
 	public   net.Listener
 	admin    net.Listener
 	registry *prometheus.Registry
@@ -166,6 +170,13 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting authentication: %w", err)
 	}
+	e.broker, err = broker.New(broker.Config{
+		Store: e.store, Authz: e.authz, Authorizer: e.fga, Vault: e.vault, Overlay: e.overlay,
+		DataDir: cfg.DataDir, Now: cfg.Now, Logger: e.log.With("component", "broker"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the session broker: %w", err)
+	}
 	e.registry = prometheus.NewRegistry()
 	e.registry.MustRegister(e.overlay.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return e, nil
@@ -208,7 +219,14 @@ func (e *Engine) openOverlay(ctx context.Context) error {
 		ListenAddr: wgAddr,
 		Store:      e.store,
 		Ports:      e.filterPorts,
-		Logger:     e.log.With("component", "overlay"),
+		// Agents' session reports go to the broker (set before Run starts
+		// the overlay's streams).
+		OnSessions: func(deviceID string, l wire.SessionList) {
+			if e.broker != nil {
+				e.broker.AgentSessions(deviceID, l)
+			}
+		},
+		Logger: e.log.With("component", "overlay"),
 	})
 	if err != nil {
 		return err
@@ -352,7 +370,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		PublicURL: e.PublicURL(), Logger: e.log.With("component", "admin"),
 	}
 	servers := []*http.Server{
-		{Handler: api.Public(e.enroll, e.registry, e.log.With("component", "api"), e.authn.Register, e.v1().Register), ReadHeaderTimeout: 10 * time.Second},
+		// The browser console (webui) answers GET / and its own files; everything else falls through to the API.
+		{Handler: webui.Handler(api.Public(e.enroll, e.registry, e.log.With("component", "api"), e.authn.Register, e.v1().Register)), ReadHeaderTimeout: 10 * time.Second},
 		{Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second},
 	}
 	listeners := []net.Listener{e.public, e.admin}
@@ -374,6 +393,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			errc <- err
 		}
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.broker.Run(ctx)
+	}()
 	e.log.Info("engine ready", "listen", e.public.Addr().String(), "public_url", e.PublicURL(),
 		"wg_port", e.overlay.Device().ListenPort(), "overlay_ip", e.overlay.Addr().String(), "data_dir", e.cfg.DataDir)
 	var runErr error
@@ -387,6 +411,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, srv := range servers {
 		srv.Shutdown(shutdown)
 	}
+	// Relays run on hijacked connections that Shutdown does not wait for.
+	e.broker.Close()
 	wg.Wait()
 	e.closeAll()
 	return runErr
@@ -497,6 +523,9 @@ func (e *Engine) closeAll() {
 		e.gateway.Close()
 	}
 	e.audits.Wait()
+	if e.broker != nil {
+		e.broker.Close()
+	}
 	if e.admin != nil {
 		e.admin.Close()
 	}
@@ -547,10 +576,13 @@ func (e *Engine) SetupLink(ctx context.Context) (string, error) {
 func (e *Engine) v1() *api.V1 {
 	return &api.V1{
 		Store: e.store, Authz: e.authz, Authorizer: e.fga, Compiler: e.compiler, Vault: e.vault,
-		Authn: e.authn, Overlay: e.overlay, Gateway: e.gateway, PublicURL: e.PublicURL(), Now: e.cfg.Now,
+		Authn: e.authn, Overlay: e.overlay, Gateway: e.gateway, Broker: e.broker, PublicURL: e.PublicURL(), Now: e.cfg.Now,
 		Logger: e.log.With("component", "api"),
 	}
 }
+
+// Broker returns the engine's session broker.
+func (e *Engine) Broker() *broker.Broker { return e.broker }
 
 // Authorizer returns the engine's OpenFGA.
 func (e *Engine) Authorizer() acl.Authorizer { return e.fga }

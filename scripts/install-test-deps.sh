@@ -21,6 +21,11 @@ need curl curl
 # A real OpenSSH server and client for the SSH session tests.
 need /usr/sbin/sshd openssh-server
 need ssh-keygen openssh-client
+# The browser console: Node.js and npm build it and run its unit tests;
+# Debian's Chromium runs its browser tests (through playwright-core).
+need node nodejs
+need npm npm
+need /usr/bin/chromium chromium
 
 if [ -z "$missing" ]; then
 	echo "test dependencies: all present"
