@@ -662,3 +662,13 @@ func TestRevocationEndsSessions(t *testing.T) {
 		t.Errorf("open after revocation succeeded")
 	}
 }
+// A viewer may type and resize before it saw the attached state: the frames
+// wait for the agent link and the output comes.
+func TestSessionEarlyInput(t *testing.T) {
+	s := newSessEnv(t, false)
+	o := s.open(t, s.adminC)
+	tm := attach(t, s.adminC, o.Ticket, 0, false, false)
+	tm.send(stream.Resize{Cols: 120, Rows: 40})
+	tm.typeLine("echo ear''ly-$((6*7)) $(stty size)")
+	tm.waitOutput(`early-42 40 120`)
+}
