@@ -662,6 +662,7 @@ func TestRevocationEndsSessions(t *testing.T) {
 		t.Errorf("open after revocation succeeded")
 	}
 }
+
 // A viewer may type and resize before it saw the attached state: the frames
 // wait for the agent link and the output comes.
 func TestSessionEarlyInput(t *testing.T) {
