@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -699,4 +700,52 @@ func TestFilterFollowsACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	controlplanetest.WaitFor(t, 5*time.Second, "port closed after the revocation", func() bool { return !reachable() })
+}
+
+// TestFirstAdminGetsDefaultOrg: completing the setup link on an engine with
+// no organization gives the new admin one ("default", as its admin) holding
+// the devices enrolled before it existed (make run's local agent), which
+// they can then reach; a second organization is never made this way.
+func TestFirstAdminGetsDefaultOrg(t *testing.T) {
+	e := controlplanetest.NewEngine(t, controlplanetest.Options{})
+	ctx := context.Background()
+	a := e.NewAgent("local")
+	a.Start()
+	e.WaitOnline("local")
+	link, err := e.SetupLink(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"token": {u.Query().Get("token")}, "email": {"first@example.com"},
+		"password": {"correct horse battery"}, "password_confirm": {"correct horse battery"}}
+	resp, err := http.PostForm(e.URL+"/setup", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /setup = %d", resp.StatusCode)
+	}
+	orgs, err := e.Store().ListOrgs(ctx)
+	if err != nil || len(orgs) != 1 || orgs[0].Slug != "default" {
+		t.Fatalf("orgs after setup = %+v, %v; want just default", orgs, err)
+	}
+	ms, err := e.Store().ListMembers(ctx, orgs[0].ID)
+	if err != nil || len(ms) != 1 || ms[0].Role != store.RoleAdmin {
+		t.Fatalf("members of default = %+v, %v; want the first admin as admin", ms, err)
+	}
+	d, err := e.Store().GetDevice(ctx, e.Device("local").ID)
+	if err != nil || d.OrgID != orgs[0].ID || d.FolderID != "" {
+		t.Fatalf("local device = %+v, %v; want at the top level of default", d, err)
+	}
+	if _, err := e.Admin().AddService(ctx, "local", api.Service{Name: "ssh", Protocol: "ssh", Port: 22}); err != nil {
+		t.Fatal(err)
+	}
+	controlplanetest.WaitFor(t, 10*time.Second, "the org admin reaching the top-level device", func() bool {
+		return e.Authz().Allowed(ms[0].UserID, d.ID, 22)
+	})
 }

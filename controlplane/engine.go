@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		return nil, err
 	}
 	e.authn, err = web.New(web.Config{
-		Store: e.store, Members: e.authz, Keyring: keys, IdPSecrets: e.vault, PublicURL: e.PublicURL(), DataDir: cfg.DataDir,
+		Store: e.store, Members: e.authz, FirstAdmin: e.firstOrg, Keyring: keys, IdPSecrets: e.vault, PublicURL: e.PublicURL(), DataDir: cfg.DataDir,
 		DisableBuiltinIdP: cfg.DisableBuiltinIdP, Now: cfg.Now, Logger: e.log.With("component", "web"),
 	})
 	if err != nil {
@@ -595,3 +595,36 @@ func (e *Engine) Authn() *web.Authn { return e.authn }
 
 // DataDir returns the engine's data dir.
 func (e *Engine) DataDir() string { return e.cfg.DataDir }
+
+// firstOrg gives the first platform admin, created through the setup link,
+// an organization to work in when there is none yet: "Default", with them
+// as its admin, and every device enrolled before any organization existed
+// (such as `make run`'s local agent) at its top level. Once any organization
+// exists it does nothing.
+func (e *Engine) firstOrg(ctx context.Context, u store.User) error {
+	orgs, err := e.store.ListOrgs(ctx)
+	if err != nil || len(orgs) > 0 {
+		return err
+	}
+	o, err := e.store.CreateOrg(ctx, store.Org{Name: "Default", Slug: "default"})
+	if err != nil {
+		return fmt.Errorf("creating the default organization: %w", err)
+	}
+	if _, err := e.authz.AddMember(ctx, store.Membership{OrgID: o.ID, UserID: u.ID, Role: store.RoleAdmin}); err != nil {
+		return fmt.Errorf("making the first admin an admin of %s: %w", o.Slug, err)
+	}
+	devices, err := e.store.ListDevices(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range devices {
+		if d.OrgID != "" {
+			continue
+		}
+		if err := e.authz.AssignDeviceOrg(ctx, d.ID, o.ID, ""); err != nil {
+			return fmt.Errorf("assigning device %s to %s: %w", d.Name, o.Slug, err)
+		}
+	}
+	e.log.Info("created the first organization", "org_id", o.ID, "slug", o.Slug, "admin", u.ID)
+	return nil
+}

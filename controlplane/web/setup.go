@@ -156,6 +156,11 @@ func (a *Authn) serveSetup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(ctx, "first platform admin created", slog.String("user_id", u.ID))
+	if a.cfg.FirstAdmin != nil {
+		if err := a.cfg.FirstAdmin(ctx, u); err != nil {
+			a.log.ErrorContext(ctx, "preparing the first admin's organization", slog.String("user_id", u.ID), slog.Any("err", err))
+		}
+	}
 	a.renderSetup(w, http.StatusOK, setupPage{Done: true, Email: page.Email})
 }
 

@@ -14,6 +14,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/warrenhq/warren/controlplane/auth"
 	"github.com/warrenhq/warren/controlplane/auth/idp"
 	"github.com/warrenhq/warren/controlplane/secrets"
+	"github.com/warrenhq/warren/controlplane/store"
 )
 
 // Defaults for Config's zero values.
@@ -70,6 +72,10 @@ type Config struct {
 	// Members adds the membership an org IdP's first login gives. nil =
 	// Store; the engine passes its authz service so OpenFGA learns of it.
 	Members MemberAdder
+	// FirstAdmin, if set, runs once the first platform admin was created
+	// through the setup link (the engine gives them a first organization).
+	// An error is logged; the admin stands.
+	FirstAdmin func(ctx context.Context, u store.User) error
 	// SessionTTL is how long a browser session lasts. 0 = DefaultSessionTTL.
 	SessionTTL time.Duration
 	// Transport carries requests to external IdPs. nil = http.DefaultTransport.
