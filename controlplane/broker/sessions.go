@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -63,10 +64,11 @@ func (b *Broker) noteOpened(deviceID string, info wire.SessionInfo) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r := b.reports[deviceID]
-	if r.sessions == nil {
-		r.sessions = map[string]wire.SessionInfo{}
-	}
-	r.sessions[info.ID] = info
+	// Copy on write: the reconciler reads a report's map without the lock.
+	sessions := make(map[string]wire.SessionInfo, len(r.sessions)+1)
+	maps.Copy(sessions, r.sessions)
+	sessions[info.ID] = info
+	r.sessions = sessions
 	b.reports[deviceID] = r
 }
 
