@@ -12,7 +12,18 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/warrenhq/warren/controlplane/controlplanetest"
 )
+
+// TestMain lets the session benchmark run this test binary as its agent
+// process, as it runs warren-bench itself.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(envAgentChild); dir != "" {
+		os.Exit(agentChildMain(dir))
+	}
+	os.Exit(m.Run())
+}
 
 // TestTunnelReportComplete runs the whole tunnel benchmark with tiny sizes
 // and checks that every figure was measured and the report survives JSON.
@@ -93,6 +104,85 @@ func fields(s any) map[string]float64 {
 		m[v.Type().Field(i).Name] = v.Field(i).Float()
 	}
 	return m
+}
+
+// TestSessionReportComplete runs the whole session benchmark with tiny
+// sizes against a real sshd and checks that every figure was measured and
+// the report survives JSON. It asserts no speed and no memory size.
+func TestSessionReportComplete(t *testing.T) {
+	if _, err := os.Stat(sshdBin); err != nil {
+		controlplanetest.SkipUnlessRequired(t, "sshd", "no "+sshdBin+" (apt-get install openssh-server)")
+	}
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("WARREN_TEST_VERBOSE") != "" {
+		log = slog.New(slog.NewTextHandler(t.Output(), nil))
+	}
+	cfg := sessionConfig{Samples: 30, Warmup: 5, IdleSessions: 3, BufferSize: 256 << 10}
+	r, err := measureSession(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("measureSession = %v", err)
+	}
+	if r.Samples != cfg.Samples || r.Warmup != cfg.Warmup || r.IdleSessions != cfg.IdleSessions || r.BufferSize != cfg.BufferSize {
+		t.Errorf("report sizes = %d samples, %d warm-up, %d sessions, %d buffer; want %+v", r.Samples, r.Warmup, r.IdleSessions, r.BufferSize, cfg)
+	}
+	for name, l := range map[string]latency{"direct": r.Keystroke.DirectSSH, "warren": r.Keystroke.Warren} {
+		if l.P50 <= 0 || l.P99 < l.P50 {
+			t.Errorf("keystroke %s = %+v, want 0 < p50 <= p99", name, l)
+		}
+	}
+	if r.Ratios.P50 <= 0 || r.Ratios.P99 <= 0 {
+		t.Errorf("ratios = %+v, want > 0", r.Ratios)
+	}
+	for name, m := range map[string]MemDelta{"engine": r.Memory.Engine, "agent": r.Memory.Agent} {
+		if m.Before.HeapAlloc == 0 || m.After.HeapAlloc == 0 || m.After.Goroutines == 0 {
+			t.Errorf("%s memory not measured: %+v", name, m)
+		}
+	}
+	// Each idle session holds at least its SSH connection's goroutines on
+	// the agent (a count, not a size: stable whatever the load).
+	if r.Memory.Agent.GoroutinesPerSession < 1 {
+		t.Errorf("agent goroutines per idle session = %v, want >= 1", r.Memory.Agent.GoroutinesPerSession)
+	}
+
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, r); err != nil {
+		t.Fatalf("writeJSON = %v", err)
+	}
+	var back SessionReport
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+		t.Fatalf("decoding the JSON report: %v\n%s", err, buf.Bytes())
+	}
+	if !reflect.DeepEqual(back, r) {
+		t.Errorf("JSON round trip:\nGot(%+v)\nwant %+v", back, r)
+	}
+	buf.Reset()
+	if err := writeSessionTable(&buf, r); err != nil {
+		t.Fatalf("writeSessionTable = %v", err)
+	}
+	for _, want := range []string{"keystroke rtt p50 warren", "keystroke rtt p99 direct ssh", "idle session heap, agent", "idle session RSS, engine"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table has no %q row:\n%s", want, buf.String())
+		}
+	}
+	t.Logf("\n%s", buf.String())
+}
+
+func TestSessionFlags(t *testing.T) {
+	cfg, err := parseSession([]string{"--samples", "10", "--idle-sessions", "7", "--buffer-size", "1MiB", "--json"})
+	if err != nil || cfg.Samples != 10 || cfg.IdleSessions != 7 || cfg.BufferSize != 1<<20 || !cfg.JSON {
+		t.Errorf("parseSession = %+v, %v", cfg, err)
+	}
+	for _, bad := range [][]string{{"--samples", "0"}, {"--idle-sessions", "251"}, {"extra"}, {"--nope"}} {
+		if _, err := parseSession(bad); err == nil {
+			t.Errorf("parseSession(%q) = nil error, want one", bad)
+		}
+	}
+	if _, _, err := parseArgs([]string{"nonsense"}); err == nil {
+		t.Error("parseArgs(nonsense) = nil error")
+	}
 }
 
 func TestByteSize(t *testing.T) {

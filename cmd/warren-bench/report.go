@@ -120,7 +120,7 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
-func writeJSON(w io.Writer, r Report) error {
+func writeJSON(w io.Writer, r any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)

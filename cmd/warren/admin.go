@@ -94,6 +94,9 @@ func fail(err error) int {
 	var apiErr *api.Error
 	if errors.As(err, &apiErr) {
 		fmt.Fprintf(os.Stderr, "warren: %s (%s)\n", apiErr.Message, apiErr.Code)
+		if h := errorHint(apiErr.Code); h != "" {
+			fmt.Fprintf(os.Stderr, "  %s\n", h)
+		}
 	} else {
 		fmt.Fprintf(os.Stderr, "warren: %v\n", err)
 	}
@@ -183,11 +186,16 @@ func commands() map[string]command {
 				fs.StringVar(&svc.Protocol, "protocol", "tcp", "tcp, ssh, rdp, vnc, http or host")
 				fs.IntVar(&svc.Port, "port", 0, "port on the device's overlay address (required)")
 				fs.StringVar(&svc.Target, "target", "", "where the agent forwards, host:port (default 127.0.0.1:<port>)")
+				fs.BoolVar(&svc.Record, "record", false, "record every terminal session to the service (asciicast)")
 			},
 			run: func(ctx context.Context, c *api.Client, pos []string) (any, func(io.Writer), error) {
 				s, err := c.AddService(ctx, pos[0], svc)
 				return s, func(w io.Writer) {
-					fmt.Fprintf(w, "service %s added: %s port %d -> %s\n", s.Name, s.Protocol, s.Port, s.Target)
+					rec := ""
+					if s.Record {
+						rec = " (sessions recorded)"
+					}
+					fmt.Fprintf(w, "service %s added: %s port %d -> %s%s\n", s.Name, s.Protocol, s.Port, s.Target, rec)
 				}, err
 			},
 		},

@@ -43,7 +43,7 @@ func table(header string, rows func(w io.Writer)) func(io.Writer) {
 func clientCommands() map[string]clientCommand {
 	cmds := map[string]clientCommand{}
 	for _, add := range []func(map[string]clientCommand){orgCommands, folderCommands, groupCommands,
-		grantCommands, credentialCommands, idpCommands, deviceCommands} {
+		grantCommands, credentialCommands, idpCommands, deviceCommands, sessionCommands} {
 		add(cmds)
 	}
 	return cmds

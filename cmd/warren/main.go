@@ -26,7 +26,7 @@ Usage:
   warren token create [--ttl 15m] [--json]   issue a single-use agent enrollment token
   warren device list [--json]                list enrolled devices
   warren device move DEVICE --folder ID       move an org's device into a folder (REST; manage)
-  warren service add DEVICE --name N --protocol tcp|ssh|rdp|vnc|http|host --port P [--target HOST:PORT]
+  warren service add DEVICE --name N --protocol tcp|ssh|rdp|vnc|http|host --port P [--target HOST:PORT] [--record]
   warren service list DEVICE [--json]
   warren service remove DEVICE NAME
   warren publish add DEVICE/SERVICE --listen ADDR [--json]
@@ -57,6 +57,7 @@ Client commands use the REST API with an API token:
   warren credential create --scope folder:ID|service:ID --name N [--username U] (--password-stdin | --private-key-file F)
   warren idp list
   warren idp add --name N --issuer URL --client-id ID [--client-secret-stdin] --domain D [--domain D...] [--group-claim C]
+` + sessionUsage + `
 They take --server and --token (else WARREN_SERVER and WARREN_TOKEN, else what
 "warren login" saved), --org (else the saved one, else the token's own) and --json.
 Run "warren COMMAND -h" for a command's flags.
@@ -78,7 +79,7 @@ func run(ctx context.Context, args []string) int {
 			}
 		}
 		return admin(ctx, cmd, rest)
-	case "org", "member", "group", "folder", "grant", "acl", "credential", "idp":
+	case "org", "member", "group", "folder", "grant", "acl", "credential", "idp", "session":
 		return client(ctx, cmd, rest)
 	case "login":
 		return login(ctx, rest)
