@@ -17,12 +17,14 @@ var (
 )
 
 // Buffer is a ring buffer of session output indexed by absolute byte offset:
-// it holds the last Cap() bytes written, [Start(), End()). It is safe for
+// it holds the last Cap() bytes written, [Start(), End()). Its memory grows
+// with the output up to Cap (an idle session costs little). It is safe for
 // concurrent use by one writer and any number of followers.
 type Buffer struct {
-	mu sync.Mutex
+	mu  sync.Mutex
+	max int // the capacity
 	// guarded by mu
-	data   []byte // the ring; len(data) is the capacity
+	data   []byte // the ring; until len(data) == max it holds [0, end) unwrapped
 	end    uint64 // absolute offset after the last byte written
 	closed bool
 	wake   chan struct{} // closed when end grows or the buffer closes; nil without waiters
@@ -34,11 +36,31 @@ func NewBuffer(size int) *Buffer {
 	if size <= 0 {
 		size = DefaultBufferSize
 	}
-	return &Buffer{data: make([]byte, size)}
+	return &Buffer{max: size}
 }
 
+// minGrow is the first allocation of a Buffer's memory.
+const minGrow = 16 << 10
+
 // Cap returns the buffer's capacity.
-func (b *Buffer) Cap() int { return len(b.data) }
+func (b *Buffer) Cap() int { return b.max }
+
+// growLocked makes room for n more bytes while the ring is below capacity
+// (and so not wrapped): doubling, at least minGrow, at most max.
+func (b *Buffer) growLocked(n int) {
+	need := b.end + uint64(n)
+	if len(b.data) == b.max || need <= uint64(len(b.data)) {
+		return
+	}
+	size := max(2*len(b.data), minGrow)
+	if uint64(size) < need {
+		size = int(min(need, uint64(b.max)))
+	}
+	size = min(size, b.max)
+	data := make([]byte, size)
+	copy(data, b.data[:b.end])
+	b.data = data
+}
 
 // Write appends p, dropping the oldest bytes beyond the capacity. It fails
 // only after Close.
@@ -49,10 +71,18 @@ func (b *Buffer) Write(p []byte) (int, error) {
 		return 0, ErrBufferClosed
 	}
 	n := len(p)
-	if len(p) > len(b.data) {
-		b.end += uint64(len(p) - len(b.data))
-		p = p[len(p)-len(b.data):]
+	if n == 0 {
+		return 0, nil
 	}
+	if len(p) > b.max {
+		// Only the last max bytes survive: the ring jumps to full size.
+		b.end += uint64(len(p) - b.max)
+		p = p[len(p)-b.max:]
+		if len(b.data) < b.max {
+			b.data = make([]byte, b.max)
+		}
+	}
+	b.growLocked(len(p))
 	pos := int(b.end % uint64(len(b.data)))
 	k := copy(b.data[pos:], p)
 	copy(b.data, p[k:])
@@ -92,10 +122,10 @@ func (b *Buffer) End() uint64 {
 }
 
 func (b *Buffer) startLocked() uint64 {
-	if b.end < uint64(len(b.data)) {
+	if b.end < uint64(b.max) {
 		return 0
 	}
-	return b.end - uint64(len(b.data))
+	return b.end - uint64(b.max)
 }
 
 // ReadOffset returns a copy of up to max bytes (all available if max <= 0)

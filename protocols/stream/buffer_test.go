@@ -196,3 +196,42 @@ func TestBufferFollowerGaps(t *testing.T) {
 	wg.Wait()
 	t.Logf("follower read %d bytes across %d gaps", read, gaps)
 }
+
+// TestBufferGrowsLazily: a Buffer's memory follows its output up to the
+// capacity, and whatever the write sizes (small, across a growth, larger
+// than the capacity) it holds exactly the last Cap bytes of the stream.
+func TestBufferGrowsLazily(t *testing.T) {
+	const size = 200 << 10
+	b := NewBuffer(size)
+	if len(b.data) != 0 {
+		t.Fatalf("a new buffer holds %d bytes of memory, want 0", len(b.data))
+	}
+	b.Write([]byte("hello"))
+	if len(b.data) != minGrow {
+		t.Errorf("after 5 bytes: %d bytes of memory, want %d", len(b.data), minGrow)
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	var all []byte
+	all = append(all, "hello"...)
+	for i := range 400 {
+		n := r.IntN(4 << 10)
+		if i%97 == 0 {
+			n = size + r.IntN(size) // larger than the whole ring
+		}
+		p := source(n, uint64(i))
+		b.Write(p)
+		all = append(all, p...)
+		if len(b.data) > size {
+			t.Fatalf("memory %d beyond the capacity %d", len(b.data), size)
+		}
+		start := uint64(max(0, len(all)-size))
+		if b.Start() != start || b.End() != uint64(len(all)) {
+			t.Fatalf("write %d: [%d, %d), want [%d, %d)", i, b.Start(), b.End(), start, len(all))
+		}
+		off := start + uint64(r.IntN(len(all)-int(start)+1))
+		data, _, gapTo, err := b.ReadOffset(off, 0)
+		if err != nil || gapTo != 0 || !bytes.Equal(data, all[off:]) {
+			t.Fatalf("write %d: ReadOffset(%d) = %d bytes, gap to %d, %v; differs from the stream", i, off, len(data), gapTo, err)
+		}
+	}
+}
