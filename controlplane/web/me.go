@@ -42,6 +42,21 @@ func meOrg(m store.Membership) MeOrg {
 	return MeOrg{ID: m.OrgID, Name: m.OrgName, Slug: m.OrgSlug, Role: m.Role}
 }
 
+// serveMeOptional answers GET MePath. A signed-out caller gets 401
+// unauthenticated, or, with ?optional=1 (the console asking "am I signed
+// in?" at start, which must not log an error in the browser), 204.
+func (a *Authn) serveMeOptional(w http.ResponseWriter, r *http.Request) error {
+	st, err := a.resolve(w, r)
+	if errors.Is(err, errUnauthenticated) && r.URL.Query().Get("optional") == "1" {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return a.serveMe(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, st)))
+}
+
 func (a *Authn) serveMe(w http.ResponseWriter, r *http.Request) error {
 	me, err := a.me(r.Context())
 	if err != nil {

@@ -50,6 +50,14 @@ func TestLogout(t *testing.T) {
 		if got := e.meWithCookie(old); got != http.StatusUnauthorized {
 			t.Errorf("GET me with the logged-out cookie = %d, want 401", got)
 		}
+		// The console's start-up question "am I signed in?" is not an error.
+		if resp, _ := e.browser().get(web.MePath + "?optional=1"); resp.StatusCode != http.StatusNoContent {
+			t.Errorf("GET me?optional=1 signed out = %d, want 204", resp.StatusCode)
+		}
+		b.loginBuiltin("alice@example.com", "alice's password")
+		if resp, body := b.get(web.MePath + "?optional=1"); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "alice@example.com") {
+			t.Errorf("GET me?optional=1 signed in = %d %s, want 200 with the user", resp.StatusCode, body)
+		}
 	})
 }
 

@@ -193,7 +193,7 @@ func (a *Authn) Handler() http.Handler {
 //	POST /api/v1/auth/login     {email} -> {redirect_url}
 //	GET  /api/v1/auth/callback  the OIDC redirect URI
 //	POST /api/v1/auth/logout    (authenticated)
-//	GET  /api/v1/auth/me        (authenticated)
+//	GET  /api/v1/auth/me        (authenticated; ?optional=1: 204 when signed out)
 //	POST /api/v1/auth/org       {org_id} (authenticated, session only)
 //	     /idp/                  the built-in IdP, unless disabled
 //	GET  /setup, POST /setup    first platform admin, unless the built-in IdP is disabled
@@ -203,7 +203,7 @@ func (a *Authn) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+LoginPath, a.handle(a.serveLogin))
 	mux.Handle("GET "+CallbackPath, a.handle(a.serveCallback))
 	mux.Handle("POST "+LogoutPath, a.Authenticate(a.handle(a.serveLogout)))
-	mux.Handle("GET "+MePath, a.Authenticate(a.handle(a.serveMe)))
+	mux.Handle("GET "+MePath, a.handle(a.serveMeOptional))
 	mux.Handle("POST "+OrgPath, a.Authenticate(a.handle(a.serveOrg)))
 	mux.Handle("/api/v1/auth/", a.handle(serveNoRoute))
 	if a.idp != nil {

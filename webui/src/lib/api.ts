@@ -108,9 +108,14 @@ export function withQuery(path: string, q: Record<string, string | number | unde
   return s ? `${path}?${s}` : path
 }
 
-/** Loads the signed-in user (401 means: show the login page). */
+/**
+ * Loads the signed-in user; an ApiError with status 401 means: show the login
+ * page. It asks with ?optional=1, so being signed out is a 204, not an error
+ * in the browser's console.
+ */
 export async function loadMe(): Promise<Me> {
-  const me = await get<Me>('/api/v1/auth/me')
+  const me = await get<Me | undefined>('/api/v1/auth/me?optional=1', { quiet: true })
+  if (!me) throw new ApiError(401, 'unauthenticated', 'You are signed out.')
   setCSRF(me.csrf_token)
   return me
 }
