@@ -135,12 +135,19 @@ func pids(out string) []string {
 	return ps
 }
 
-// TestSessionCLI drives `warren session` against real processes: an engine,
-// an agent and an OpenSSH server. It opens a session, attaches with pipes
-// for a keyboard and a screen, detaches with Enter ~ ., attaches again (the
-// same shell, and the earlier output replayed), observes read-only (input
-// refused), lists, terminates, and finds the session ended.
-func TestSessionCLI(t *testing.T) {
+// cliWorld is the real processes the session process tests drive: an
+// OpenSSH server, an engine, an agent enrolled as web1 in org acme's folder
+// prod with the service ssh (port 22) on that server and a folder
+// credential for it, and alice's CLI logged in.
+type cliWorld struct {
+	sshd    *controlplanetest.SSHD
+	dataDir string
+	url     string
+	engine  *proc
+	c       client
+}
+
+func newCLIWorld(t *testing.T) *cliWorld {
 	sshd := controlplanetest.StartSSHD(t)
 	dataDir := t.TempDir()
 	httpAddr, wgAddr := freeAddr(t, "tcp"), freeAddr(t, "udp")
@@ -183,6 +190,17 @@ func TestSessionCLI(t *testing.T) {
 	c.json(&cred, "", "credential", "create", "--scope", "folder:"+folder.ID, "--name", "root", "--username", sshd.User,
 		"--private-key-file", keyFile)
 
+	return &cliWorld{sshd: sshd, dataDir: dataDir, url: url, engine: engine, c: c}
+}
+
+// TestSessionCLI drives `warren session` against real processes: an engine,
+// an agent and an OpenSSH server. It opens a session, attaches with pipes
+// for a keyboard and a screen, detaches with Enter ~ ., attaches again (the
+// same shell, and the earlier output replayed), observes read-only (input
+// refused), lists, terminates, and finds the session ended.
+func TestSessionCLI(t *testing.T) {
+	w := newCLIWorld(t)
+	sshd, dataDir, url, engine, c := w.sshd, w.dataDir, w.url, w.engine, w.c
 	// Open (the agent may still be applying the netmap that names the
 	// service: retry until it knows it).
 	var sess api.Session
@@ -317,5 +335,111 @@ func TestSessionCLI(t *testing.T) {
 	// A session id that does not exist is a clear error.
 	if _, errOut, code := c.run("", "session", "attach", "rs_nosuchsession"); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("attach to an unknown session: exit %d, %q; want 1 and not found", code, errOut)
+	}
+}
+
+// TestSessionKillNineWhileStreaming is issue 4's engine-restart acceptance
+// check on real processes: a recorded session prints 300,000 lines over
+// about 15 s into an attached `warren session attach`; the engine is killed
+// with SIGKILL mid-stream and started again. The terminal resumes within
+// 10 s of the engine being healthy, its output holds every line exactly once
+// in order, and the recording, whose recorder died with the engine and
+// resumed by offset, has no hole and no repeat.
+func TestSessionKillNineWhileStreaming(t *testing.T) {
+	w := newCLIWorld(t)
+	cli(t, "service", "add", "web1", "--name", "rec", "--protocol", "ssh", "--port", "2022", "--target", w.sshd.Addr,
+		"--record", "--data-dir", w.dataDir)
+	var sess api.Session
+	waitWithin(t, 30*time.Second, "recorded session opened", func() bool {
+		out, _, code := w.c.run("", "session", "open", "web1/rec", "--json")
+		return code == 0 && json.Unmarshal([]byte(out), &sess) == nil && sess.ID != ""
+	})
+	a := w.c.attach("session", "attach", sess.ID)
+	a.waitFor("attached as driver", true, func(s string) bool { return strings.Contains(s, "[warren] attached as driver") })
+
+	const lines = 300000
+	// The markers are typed split so that the echoed command line does not
+	// contain them; seq in batches with pauses keeps output streaming.
+	a.typeKeys("echo BEG''IN; for i in $(seq 0 299); do seq $((i*1000+1)) $((i*1000+1000)); sleep 0.04; done; echo EN''D\n")
+	a.waitFor("output streaming", false, func(s string) bool { return strings.Contains(s, "\r\n5000\r\n") })
+
+	w.engine.kill()
+	a.waitFor("reconnecting", true, func(s string) bool { return strings.Contains(s, "[warren] reconnecting") })
+	if strings.Contains(a.out.String(), "END\r\n") {
+		t.Fatal("the output ended before the engine was killed: nothing streamed across the restart")
+	}
+	reconnects := strings.Count(a.err.String(), "[warren] reconnected")
+	w.engine.start()
+	waitWithin(t, 20*time.Second, "engine healthy again", func() bool { return healthy(w.url) })
+	healthyAt := time.Now()
+	waitWithin(t, 60*time.Second, "reconnected", func() bool {
+		return strings.Count(a.err.String(), "[warren] reconnected") > reconnects
+	})
+	resumed := time.Since(healthyAt)
+	t.Logf("the terminal resumed %v after the engine was healthy", resumed.Round(time.Millisecond))
+	if resumed > 10*time.Second {
+		t.Errorf("the terminal resumed %v after the engine was healthy, want within 10s", resumed)
+	}
+
+	var want bytes.Buffer
+	for i := 1; i <= lines; i++ {
+		fmt.Fprintf(&want, "%d\r\n", i)
+	}
+	between := func(s string) (string, bool) {
+		_, rest, ok := strings.Cut(s, "BEGIN\r\n")
+		if !ok {
+			return "", false
+		}
+		mid, _, ok := strings.Cut(rest, "END\r\n")
+		return mid, ok
+	}
+	var got string
+	waitWithin(t, 120*time.Second, "the end of the output", func() bool {
+		var ok bool
+		got, ok = between(a.out.String())
+		return ok
+	})
+	if got != want.String() {
+		t.Errorf("terminal output across the restart: %d bytes, want %d: bytes lost or repeated", len(got), want.Len())
+	}
+
+	// The recording: every "o" event joined equals the stream; no marker
+	// event (the recorder writes one where it had to skip).
+	castFile := filepath.Join(t.TempDir(), "rec.cast")
+	var rec string
+	waitWithin(t, 60*time.Second, "the recording to reach the end", func() bool {
+		if _, _, code := w.c.run("", "session", "recording", sess.ID, "-o", castFile); code != 0 {
+			return false
+		}
+		data, err := os.ReadFile(castFile)
+		if err != nil {
+			return false
+		}
+		var out strings.Builder
+		for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			if i == 0 {
+				continue // the header
+			}
+			var ev []any
+			if err := json.Unmarshal([]byte(line), &ev); err != nil || len(ev) != 3 {
+				t.Fatalf("recording line %d: %q: %v", i+1, line, err)
+			}
+			switch ev[1] {
+			case "o":
+				out.WriteString(ev[2].(string))
+			case "m":
+				t.Fatalf("the recording marks a hole: %q", line)
+			}
+		}
+		var ok bool
+		rec, ok = between(out.String())
+		return ok
+	})
+	if rec != want.String() {
+		t.Errorf("recording across the restart: %d bytes, want %d: a hole or a repeat", len(rec), want.Len())
+	}
+	a.typeKeys("~.")
+	if code := a.exited(); code != 0 {
+		t.Errorf("detach: exit %d", code)
 	}
 }
