@@ -34,7 +34,8 @@ cat <<MSG
 
 Warren is running: engine on http://$LISTEN, local agent enrolled as "local".
 Console: http://$LISTEN/ (on first start, create the first administrator with
-the setup link printed above, then sign in with that email).
+the setup link printed above, then sign in with that email: the local device
+is in the Default organization that setup creates).
 Try, in another terminal:
   $BIN/warren device list --data-dir $DATA_DIR
   $BIN/warren service add local --name ssh --protocol ssh --port 22 --data-dir $DATA_DIR
