@@ -111,7 +111,7 @@ export function Tree() {
       </div>
       <input class="tree-filter" type="search" placeholder="Filter devices" aria-label="Filter devices" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
       <div class="tree-summary dim">
-        {c.devices.length} devices · {online} online
+        {c.devices.length} {c.devices.length === 1 ? 'device' : 'devices'} · {online} online
       </div>
       {c.treeError && <ErrorBox error={c.treeError} />}
       <div class="tree" role="tree" aria-label="Folders and devices" ref={ref} onKeyDown={onKey}>
