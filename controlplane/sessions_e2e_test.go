@@ -219,6 +219,12 @@ func TestSessionOpenAttachEcho(t *testing.T) {
 	if o.Session.State != "running" || o.Session.DeviceName != "dev1" || !o.Session.CanDrive || o.Ticket.Role != "driver" {
 		t.Errorf("opened = %+v", o)
 	}
+	// The device page's facts: online, with the agent's WireGuard endpoint.
+	var dev api.OrgDevice
+	if st := restCaller(t, s.e, s.adminC.Token)("GET", "/api/v1/orgs/"+s.org.ID+"/devices/"+s.device, nil, &dev); st != http.StatusOK ||
+		!dev.Online || dev.Endpoint == "" || dev.LastHandshake == nil {
+		t.Errorf("GET device = %d %+v; want online with an endpoint and a handshake", st, dev)
+	}
 	tm := attach(t, s.adminC, o.Ticket, 0, false, false)
 	tm.waitControl("attached as driver", func(c stream.Control) bool { return c.State == stream.StateAttached && c.Role == stream.RoleDriver })
 	tm.typeLine("echo hel''lo-$((6*7)) pid=$$")

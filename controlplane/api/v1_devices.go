@@ -139,10 +139,13 @@ type OrgDevice struct {
 	Online        bool       `json:"online"`
 	Disabled      bool       `json:"disabled"`
 	LastHandshake *time.Time `json:"last_handshake,omitempty"`
-	Hostname      string     `json:"hostname"`
-	OS            string     `json:"os"`
-	AgentVersion  string     `json:"agent_version"`
-	CreatedAt     time.Time  `json:"created_at"`
+	// Endpoint is the agent's WireGuard endpoint (host:port) as the engine
+	// last saw it; "" before the first handshake.
+	Endpoint     string    `json:"endpoint,omitempty"`
+	Hostname     string    `json:"hostname"`
+	OS           string    `json:"os"`
+	AgentVersion string    `json:"agent_version"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // UpdateDeviceRequest moves a device into FolderID ("" = top level; manage
@@ -155,11 +158,15 @@ type UpdateDeviceRequest struct {
 
 func (v *V1) orgDevice(d store.Device) OrgDevice {
 	out := OrgDevice{ID: d.ID, Name: d.Name, FolderID: d.FolderID, OverlayIP: d.OverlayIP.String(),
-		Disabled: d.Disabled, Hostname: d.Hostname, OS: d.OS, AgentVersion: d.AgentVersion, CreatedAt: d.CreatedAt}
+		Disabled: d.Disabled, Endpoint: d.LastEndpoint, Hostname: d.Hostname, OS: d.OS, AgentVersion: d.AgentVersion,
+		CreatedAt: d.CreatedAt}
 	hs := d.LastHandshake
 	if v.Overlay != nil {
 		st := v.Overlay.State(d.ID)
 		out.Online = st.Online
+		if st.Endpoint.IsValid() {
+			out.Endpoint = st.Endpoint.String()
+		}
 		if st.LastHandshake.After(hs) {
 			hs = st.LastHandshake
 		}
@@ -290,6 +297,10 @@ type CreateServiceRequest struct {
 	Record   bool   `json:"record,omitempty"`
 }
 
+// UpdateServiceRequest replaces a service's settings (every field; an empty
+// target means 127.0.0.1:<port>).
+type UpdateServiceRequest CreateServiceRequest
+
 func deviceService(s store.Service) DeviceService {
 	return DeviceService{ID: s.ID, Name: s.Name, Protocol: string(s.Protocol), Port: s.Port, Target: s.Target, Record: s.Record,
 		CreatedAt: s.CreatedAt}
@@ -326,6 +337,28 @@ func (v *V1) createService(c *call) error {
 		return notFoundAs(err, "device")
 	}
 	c.on("service", s.ID)
+	if err := v.servicesChanged(c); err != nil {
+		return err
+	}
+	return c.reply(deviceService(s))
+}
+
+func (v *V1) updateService(c *call) error {
+	d, err := v.pathDevice(c, acl.RelationManage)
+	if err != nil {
+		return err
+	}
+	id := c.r.PathValue("service")
+	c.on("service", id)
+	var req UpdateServiceRequest
+	if err := c.decode(&req); err != nil {
+		return err
+	}
+	s, err := v.Store.UpdateService(c.r.Context(), d.ID, id, store.Service{Name: req.Name,
+		Protocol: store.Protocol(req.Protocol), Port: req.Port, Target: req.Target, Record: req.Record})
+	if err != nil {
+		return notFoundAs(err, "service")
+	}
 	if err := v.servicesChanged(c); err != nil {
 		return err
 	}

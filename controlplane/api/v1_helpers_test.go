@@ -469,6 +469,9 @@ func exampleBody(t testing.TB, action string, tn *tenant) any {
 		return map[string]any{"folder_id": tn.folder.ID}
 	case "service.create":
 		return map[string]any{"name": "web", "protocol": "http", "port": 8080}
+	case "service.update":
+		return map[string]any{"name": tn.service.Name, "protocol": string(tn.service.Protocol), "port": tn.service.Port,
+			"target": "127.0.0.1:2200"}
 	case "publish.create":
 		return map[string]any{"service": tn.service.Name, "listen": nextListen(), "allow_cidrs": []string{"127.0.0.0/8"}}
 	case "credential.create":

@@ -74,6 +74,7 @@ func (v *V1) routes() []*route {
 		del(dev, "device.delete", "Delete a device (delete)", accessMember, v.deleteDevice),
 		list(dev+"/services", "service.list", "Services of a device (view)", accessMember, []DeviceService{}, v.listServices),
 		post(dev+"/services", "service.create", "Add a service to a device (manage)", accessMember, CreateServiceRequest{}, DeviceService{}, v.createService),
+		patch(dev+"/services/{service}", "service.update", "Change a service in place: name, protocol, port, target, recording (manage); its credentials, gateway ports and host key stay", accessMember, UpdateServiceRequest{}, DeviceService{}, v.updateService),
 		del(dev+"/services/{service}", "service.delete", "Delete a service (manage)", accessMember, v.deleteService),
 		list(dev+"/publishes", "publish.list", "Gateway ports publishing the device's services (view)", accessMember, []DevicePublish{}, v.listPublishes),
 		post(dev+"/publishes", "publish.create", "Publish a service on a gateway port, optionally limited to source CIDRs (manage)", accessMember, CreatePublishRequest{}, DevicePublish{}, v.createPublish),

@@ -186,3 +186,47 @@ func (s *Store) DeleteService(ctx context.Context, deviceID, name string) error 
 	}
 	return nil
 }
+
+// UpdateService changes the device's service with the given ID in place:
+// its name, protocol, port, target and recording flag (an empty Target
+// means 127.0.0.1:<Port>). Its ID stays, so its credentials, gateway ports
+// and sessions stay with it; a trusted host key follows a rename. Errors:
+// ErrInvalid, ErrNotFound (no such service on the device), ErrConflict
+// (name or port already used on the device).
+func (s *Store) UpdateService(ctx context.Context, deviceID, id string, svc Service) (Service, error) {
+	svc.ID, svc.DeviceID = id, deviceID
+	if err := ValidateService(svc); err != nil {
+		return Service{}, err
+	}
+	if svc.Target == "" {
+		svc.Target = net.JoinHostPort("127.0.0.1", strconv.Itoa(svc.Port))
+	}
+	err := s.inTx(ctx, func(c conn) error {
+		old, err := scanService(c.queryRow(ctx, `SELECT `+serviceColumns+` FROM services WHERE device_id = ? AND id = ?`,
+			deviceID, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		svc.CreatedAt = old.CreatedAt
+		if err := c.execOne(ctx, `UPDATE services SET name = ?, protocol = ?, port = ?, target = ?, record = ?
+			WHERE device_id = ? AND id = ?`,
+			svc.Name, string(svc.Protocol), svc.Port, svc.Target, svc.Record, deviceID, id); err != nil {
+			return err
+		}
+		if old.Name != svc.Name {
+			_, err = c.exec(ctx, `UPDATE host_keys SET service = ? WHERE device_id = ? AND service = ?`,
+				svc.Name, deviceID, old.Name)
+		}
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Service{}, fmt.Errorf("service %s on device %s: %w", id, deviceID, ErrNotFound)
+	}
+	if err != nil {
+		return Service{}, fmt.Errorf("updating service %s on device %s: %w", id, deviceID, err)
+	}
+	return svc, nil
+}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,6 +228,38 @@ func testServices(t *testing.T, newURL func(testing.TB) string) {
 	wantErr(t, "CreateService(unknown device)", err, store.ErrNotFound)
 	_, err = s.CreateService(ctx, store.Service{DeviceID: d.ID, Name: "x", Protocol: "ftp", Port: 21})
 	wantInvalid(t, "CreateService(bad protocol)", err, "protocol")
+
+	// Update in place: the ID and creation time stay, a rename takes the
+	// trusted host key along, conflicts and bad input change nothing.
+	fp := "SHA256:" + strings.Repeat("A", 43)
+	if _, err := s.TrustHostKeyOnFirstUse(ctx, d.ID, "desktop", fp, time.Now()); err != nil {
+		t.Fatalf("TrustHostKeyOnFirstUse() = %v", err)
+	}
+	upd, err := s.UpdateService(ctx, d.ID, rdp.ID, store.Service{Name: "rdp", Protocol: store.ProtocolRDP, Port: 3390,
+		Target: "192.168.1.21:3389", Record: true})
+	if err != nil {
+		t.Fatalf("UpdateService() = %v", err)
+	}
+	want := store.Service{ID: rdp.ID, DeviceID: d.ID, Name: "rdp", Protocol: store.ProtocolRDP, Port: 3390,
+		Target: "192.168.1.21:3389", Record: true, CreatedAt: rdp.CreatedAt}
+	equal(t, "UpdateService()", upd, want)
+	if got, err := s.GetService(ctx, d.ID, "rdp"); err != nil || got != want {
+		t.Errorf("GetService(updated) = %+v, %v, want %+v", got, err, want)
+	}
+	if k, err := s.GetHostKey(ctx, d.ID, "rdp"); err != nil || k.Fingerprint != fp {
+		t.Errorf("GetHostKey(renamed service) = %+v, %v; the trusted key must follow the rename", k, err)
+	}
+	_, err = s.UpdateService(ctx, d.ID, rdp.ID, store.Service{Name: "ssh", Protocol: store.ProtocolRDP, Port: 3390})
+	wantConflict(t, "UpdateService(duplicate name)", err, "services", "name")
+	_, err = s.UpdateService(ctx, d.ID, rdp.ID, store.Service{Name: "rdp", Protocol: store.ProtocolRDP, Port: 22})
+	wantConflict(t, "UpdateService(duplicate port)", err, "services", "port")
+	_, err = s.UpdateService(ctx, d.ID, rdp.ID, store.Service{Name: "rdp", Protocol: store.ProtocolRDP, Port: 0})
+	wantInvalid(t, "UpdateService(port 0)", err, "port")
+	_, err = s.UpdateService(ctx, other.ID, rdp.ID, store.Service{Name: "rdp", Protocol: store.ProtocolRDP, Port: 3390})
+	wantErr(t, "UpdateService(another device's service)", err, store.ErrNotFound)
+	if got, err := s.GetService(ctx, d.ID, "rdp"); err != nil || got != want {
+		t.Errorf("GetService() after refused updates = %+v, %v, want %+v", got, err, want)
+	}
 
 	if err := s.DeleteService(ctx, d.ID, "ssh"); err != nil {
 		t.Fatalf("DeleteService() = %v", err)

@@ -1,9 +1,8 @@
-// Service edits as the REST API allows them, and their validation. The API
-// has create and delete only, so an edit re-creates the service (putting the
-// old one back if the new one is refused); the form warns that credentials
-// and gateway ports bound to the old service go with it.
+// Service edits through the REST API, and their validation. An edit is a
+// PATCH in place: the service keeps its ID, so its credentials, gateway
+// ports and trusted host key stay with it.
 
-import { del, orgPath, post } from './api'
+import { del, orgPath, patch, post } from './api'
 import { describe as describeField, parsePort, type FieldError } from './portspec'
 import type { Service } from './types'
 
@@ -19,6 +18,8 @@ export interface ServiceBody {
   protocol: string
   port: number
   target?: string
+  /** Record every session (PATCH replaces every field: keep the old value). */
+  record?: boolean
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,63}$/
@@ -64,20 +65,7 @@ export function deleteService(org: string, device: string, id: string): Promise<
   return del(orgPath(org, 'devices', device, 'services', id))
 }
 
-/**
- * Replaces old by body: delete, then create; if the engine refuses the new
- * one, the old one is created again and the refusal is thrown.
- */
-export async function replaceService(org: string, device: string, old: Service, body: ServiceBody): Promise<Service> {
-  await deleteService(org, device, old.id)
-  try {
-    return await createService(org, device, body)
-  } catch (err) {
-    try {
-      await createService(org, device, { name: old.name, protocol: old.protocol, port: old.port, target: old.target })
-    } catch {
-      // Reported below: the original error is what the person needs.
-    }
-    throw err
-  }
+/** Changes a service in place (every field of body). */
+export function updateService(org: string, device: string, id: string, body: ServiceBody): Promise<Service> {
+  return patch<Service>(orgPath(org, 'devices', device, 'services', id), body)
 }

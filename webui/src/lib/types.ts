@@ -52,6 +52,8 @@ export interface Service {
   protocol: string
   port: number
   target: string
+  /** Every session is recorded (asciicast). */
+  record?: boolean
   /** The action a user must hold on the device to reach the port; "" = connect. */
   relation?: string
   created_at: string

@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from 'preact/hooks'
 import { del, get, orgPath, patch, withQuery } from '../lib/api'
-import { createService, deleteService, replaceService, validateService, type ServiceDraft } from '../lib/services'
+import { createService, deleteService, updateService, validateService, type ServiceDraft } from '../lib/services'
 import type { Device, Explanation, Service } from '../lib/types'
 import { PROTOCOLS } from '../lib/types'
 import { Button, Dialog, Empty, ErrorBox, Id, Loading, Time, useAction, useAsync } from './common'
@@ -250,7 +250,9 @@ function ServiceForm({ device, services, old, onDone }: { device: Device; servic
     setErrors(v.errors)
     if (!v.body) return
     const body = v.body
-    const ok = await run(() => (old ? replaceService(c.org.id, device.id, old, body) : createService(c.org.id, device.id, body)))
+    const ok = await run(() =>
+      old ? updateService(c.org.id, device.id, old.id, { ...body, record: old.record }) : createService(c.org.id, device.id, body),
+    )
     if (ok) onDone(true)
   }
   useEffect(() => {
@@ -284,7 +286,6 @@ function ServiceForm({ device, services, old, onDone }: { device: Device; servic
           </Button>
           <Button onClick={() => onDone(false)}>Cancel</Button>
         </form>
-        {old && <div class="field-hint">Saving re-creates the service: credentials and gateway ports bound to it are removed.</div>}
         {errorList.length > 0 && (
           <ul class="field-errors" role="alert">
             {errorList.map((e) => (
