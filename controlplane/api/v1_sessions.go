@@ -163,6 +163,18 @@ func (c *call) broker() (*broker.Broker, broker.Caller, error) {
 	return c.v.Broker, broker.Caller{UserID: c.p.UserID, OrgAdmin: admin, SourceIP: remoteIP(c.r)}, nil
 }
 
+// sessionBroker is broker for the routes on one session: it also returns
+// the path's session id, noted as the call's object for audit.
+func (c *call) sessionBroker() (*broker.Broker, broker.Caller, string, error) {
+	b, caller, err := c.broker()
+	if err != nil {
+		return nil, broker.Caller{}, "", err
+	}
+	id := c.r.PathValue("session")
+	c.on("session", id)
+	return b, caller, id, nil
+}
+
 // brokerErr turns the broker's refusals into the API's: with a reason, an
 // audited denial.
 func (c *call) brokerErr(err error) error {
@@ -209,12 +221,10 @@ func (v *V1) listSessions(c *call) error {
 }
 
 func (v *V1) getSession(c *call) error {
-	b, caller, err := c.broker()
+	b, caller, id, err := c.sessionBroker()
 	if err != nil {
 		return err
 	}
-	id := c.r.PathValue("session")
-	c.on("session", id)
 	s, err := b.Get(c.r.Context(), caller, c.org, id)
 	if err != nil {
 		return c.brokerErr(err)
@@ -223,12 +233,10 @@ func (v *V1) getSession(c *call) error {
 }
 
 func (v *V1) terminateSession(c *call) error {
-	b, caller, err := c.broker()
+	b, caller, id, err := c.sessionBroker()
 	if err != nil {
 		return err
 	}
-	id := c.r.PathValue("session")
-	c.on("session", id)
 	if err := b.Terminate(c.r.Context(), caller, c.org, id); err != nil {
 		return c.brokerErr(err)
 	}
@@ -240,12 +248,10 @@ func (v *V1) newTicket(c *call) error {
 	if err := c.decode(&req); err != nil {
 		return err
 	}
-	b, caller, err := c.broker()
+	b, caller, id, err := c.sessionBroker()
 	if err != nil {
 		return err
 	}
-	id := c.r.PathValue("session")
-	c.on("session", id)
 	t, err := b.NewTicket(c.r.Context(), caller, c.org, id, req.Role)
 	if err != nil {
 		return c.brokerErr(err)
@@ -268,12 +274,10 @@ func (v *V1) listDeviceSessions(c *call) error {
 }
 
 func (v *V1) listObservers(c *call) error {
-	b, caller, err := c.broker()
+	b, caller, id, err := c.sessionBroker()
 	if err != nil {
 		return err
 	}
-	id := c.r.PathValue("session")
-	c.on("session", id)
 	os, err := b.Observers(c.r.Context(), caller, c.org, id)
 	if err != nil {
 		return c.brokerErr(err)
@@ -290,12 +294,10 @@ func (v *V1) shareSession(c *call) error {
 	if err := c.decode(&req); err != nil {
 		return err
 	}
-	b, caller, err := c.broker()
+	b, caller, id, err := c.sessionBroker()
 	if err != nil {
 		return err
 	}
-	id := c.r.PathValue("session")
-	c.on("session", id)
 	o := broker.Observer{SubjectType: "user", SubjectID: req.UserID}
 	switch {
 	case (req.UserID == "") == (req.GroupID == ""):
@@ -310,12 +312,10 @@ func (v *V1) shareSession(c *call) error {
 }
 
 func (v *V1) unshareSession(c *call) error {
-	b, caller, err := c.broker()
+	b, caller, id, err := c.sessionBroker()
 	if err != nil {
 		return err
 	}
-	id := c.r.PathValue("session")
-	c.on("session", id)
 	if err := b.Unshare(c.r.Context(), caller, c.org, id, c.r.PathValue("subject")); err != nil {
 		return c.brokerErr(err)
 	}
@@ -337,12 +337,10 @@ func (v *V1) listRecordings(c *call) error {
 // getRecording answers the asciicast file itself (ranges, conditional
 // requests), as a download.
 func (v *V1) getRecording(c *call) error {
-	b, caller, err := c.broker()
+	b, caller, id, err := c.sessionBroker()
 	if err != nil {
 		return err
 	}
-	id := c.r.PathValue("session")
-	c.on("session", id)
 	rec, err := b.OpenRecording(c.r.Context(), caller, c.org, id)
 	if err != nil {
 		return c.brokerErr(err)
