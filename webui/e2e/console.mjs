@@ -186,6 +186,7 @@ async function desktop(browser) {
   await devPage.locator('select[name=service-protocol]').selectOption('ssh')
   await devPage.locator('input[name=service-port]').fill('22')
   await devPage.locator('input[name=service-target]').fill(sshd)
+  await devPage.locator('input[name=service-record]').check()
   await devPage.getByRole('button', { name: 'Add', exact: true }).click()
   const row = devPage.locator('tr[data-service-row="ssh"]')
   await row.waitFor()
@@ -288,6 +289,12 @@ async function terminal(browser) {
   const term2 = page2.locator('.tab-panel:not([hidden]) .terminal-tab')
   await waitText(term2.locator('.xterm-rows'), /^hello from warren\s*$/m, 'the earlier output after resuming')
   await waitText(term2.locator('.term-state'), /Connected/, 'the connected state')
+
+  step('play the recording back from the sessions list')
+  await page2.getByRole('button', { name: 'Sessions', exact: true }).click()
+  await session.getByRole('button', { name: 'Play recording' }).click()
+  const player = page2.locator('.tab-panel:not([hidden]) .xterm-rows')
+  await waitText(player, /^hello from warren\s*$/m, 'the recorded output played back')
   await ctx2.close()
 }
 

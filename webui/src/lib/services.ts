@@ -11,6 +11,8 @@ export interface ServiceDraft {
   protocol: string
   port: string
   target: string
+  /** Record every session of the service. */
+  record?: boolean
 }
 
 export interface ServiceBody {
@@ -18,7 +20,7 @@ export interface ServiceBody {
   protocol: string
   port: number
   target?: string
-  /** Record every session (PATCH replaces every field: keep the old value). */
+  /** Record every session (PATCH replaces every field). */
   record?: boolean
 }
 
@@ -43,7 +45,7 @@ export function validateService(d: ServiceDraft, others: Service[]): { body?: Se
     if (e) errors.target = describeField(e)
   }
   if (Object.keys(errors).length > 0 || !port.ok) return { errors }
-  return { body: { name, protocol: d.protocol, port: port.value, target: target || undefined }, errors }
+  return { body: { name, protocol: d.protocol, port: port.value, target: target || undefined, record: !!d.record }, errors }
 }
 
 /** Checks host:port ("127.0.0.1:22", "[::1]:22", "db.lan:5432"). */

@@ -178,7 +178,7 @@ function DeviceActions({ device, canManage, canEdit, canDelete, onChange }: { de
   )
 }
 
-const emptyDraft: ServiceDraft = { name: '', protocol: 'ssh', port: '', target: '' }
+const emptyDraft: ServiceDraft = { name: '', protocol: 'ssh', port: '', target: '', record: false }
 
 function ServicesTable({ device, services, canManage, onChange }: { device: Device; services: Service[]; canManage: boolean; onChange: () => void }) {
   const c = useConsole()
@@ -206,7 +206,14 @@ function ServicesTable({ device, services, canManage, onChange }: { device: Devi
                 <ServiceForm key={s.id} device={device} services={services} old={s} onDone={(changed) => { setEditing(null); if (changed) onChange() }} />
               ) : (
                 <tr key={s.id} data-service-row={s.name}>
-                  <td>{s.name}</td>
+                  <td>
+                    {s.name}
+                    {s.record && (
+                      <span class="pill pill-recorded" title="Every session is recorded">
+                        recorded
+                      </span>
+                    )}
+                  </td>
                   <td>{s.protocol}</td>
                   <td class="mono">{s.port}</td>
                   <td class="mono">{s.target}</td>
@@ -240,7 +247,9 @@ function ServicesTable({ device, services, canManage, onChange }: { device: Devi
 /** A table row that edits (old given) or adds a service. */
 function ServiceForm({ device, services, old, onDone }: { device: Device; services: Service[]; old?: Service; onDone: (changed: boolean) => void }) {
   const c = useConsole()
-  const [d, setD] = useState<ServiceDraft>(old ? { name: old.name, protocol: old.protocol, port: String(old.port), target: old.target } : emptyDraft)
+  const [d, setD] = useState<ServiceDraft>(
+    old ? { name: old.name, protocol: old.protocol, port: String(old.port), target: old.target, record: !!old.record } : emptyDraft,
+  )
   const [errors, setErrors] = useState<Record<string, string>>({})
   const [busy, error, run] = useAction()
   const set = (k: keyof ServiceDraft) => (e: Event) => setD({ ...d, [k]: (e.target as HTMLInputElement).value })
@@ -251,7 +260,7 @@ function ServiceForm({ device, services, old, onDone }: { device: Device; servic
     if (!v.body) return
     const body = v.body
     const ok = await run(() =>
-      old ? updateService(c.org.id, device.id, old.id, { ...body, record: old.record }) : createService(c.org.id, device.id, body),
+      old ? updateService(c.org.id, device.id, old.id, body) : createService(c.org.id, device.id, body),
     )
     if (ok) onDone(true)
   }
@@ -281,6 +290,10 @@ function ServiceForm({ device, services, old, onDone }: { device: Device; servic
       </td>
       <td colSpan={2}>
         <form id={formId} onSubmit={save} class="row-actions">
+          <label class="check" title="Record every session of this service (asciicast, playable from the sessions page)">
+            <input type="checkbox" name="service-record" checked={!!d.record} onChange={(e) => setD({ ...d, record: (e.target as HTMLInputElement).checked })} />
+            Record
+          </label>
           <Button type="submit" kind="primary" busy={busy}>
             {old ? 'Save' : 'Add'}
           </Button>
