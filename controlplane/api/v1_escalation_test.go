@@ -49,6 +49,8 @@ func TestPrivilegeEscalation(t *testing.T) {
 			{"put the loner in its group", "POST", o + "/groups/" + a.group.ID + "/members", m{"user_id": a.loner.ID}, 403, "group.member.add"},
 			{"create a service", "POST", o + "/devices/" + a.device.ID + "/services",
 				m{"name": "web", "protocol": "http", "port": 8080}, 403, "service.create"},
+			{"change a service's port", "PATCH", o + "/devices/" + a.device.ID + "/services/" + a.service.ID,
+				m{"name": a.service.Name, "protocol": string(a.service.Protocol), "port": 2201}, 403, "service.update"},
 			{"delete a service", "DELETE", o + "/devices/" + a.device.ID + "/services/" + a.service.ID, nil, 403, "service.delete"},
 			{"create a credential on a service", "POST", o + "/credentials",
 				m{"scope_type": "service", "scope_id": a.service.ID, "name": "x", "kind": "password", "secret": "s"}, 403, "credential.create"},

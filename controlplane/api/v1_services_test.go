@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -24,16 +25,21 @@ func TestServiceUpdate(t *testing.T) {
 		t.Fatalf("the member cannot reach the service's port %d before the update", tn.service.Port)
 	}
 
-	var got api.DeviceService
-	e.must(http.StatusOK, tn.adminTok, "PATCH", path, map[string]any{"name": tn.service.Name, "protocol": "ssh",
-		"port": 2200, "target": "127.0.0.1:22", "record": true}).decode(t, &got)
-	if got.ID != tn.service.ID || got.Port != 2200 || !got.Record || got.Target != "127.0.0.1:22" {
-		t.Errorf("PATCH = %+v", got)
+	ctx := t.Context()
+	cl := api.NewV1Client(e.url, tn.adminTok)
+	got, err := cl.UpdateService(ctx, tn.org.ID, tn.device.ID, tn.service.ID, api.UpdateServiceRequest{
+		Name: tn.service.Name, Protocol: "ssh", Port: 2200, Target: "127.0.0.1:22", Record: true})
+	if err != nil || got.ID != tn.service.ID || got.Port != 2200 || !got.Record || got.Target != "127.0.0.1:22" {
+		t.Errorf("UpdateService() = %+v, %v", got, err)
 	}
 	if !e.az.Allowed(tn.member.ID, tn.device.ID, 2200) || e.az.Allowed(tn.member.ID, tn.device.ID, uint16(tn.service.Port)) {
 		t.Errorf("the compiled ACL did not follow the port change")
 	}
-	ctx := t.Context()
+	evs, _, err := e.st.ListAudit(ctx, store.AuditFilter{OrgID: tn.org.ID, Action: "service.update", Result: store.AuditAllowed,
+		Limit: store.MaxAuditLimit})
+	if err != nil || len(evs) != 1 || evs[0].ObjectID != tn.service.ID || evs[0].ActorID != tn.admin.ID {
+		t.Errorf("service.update audit events = %+v, %v; want one by the admin on %s", evs, err, tn.service.ID)
+	}
 	if c, err := e.st.GetCredential(ctx, tn.org.ID, tn.cred.ID); err != nil || c.ScopeID != tn.service.ID {
 		t.Errorf("the service's credential after the update: %+v, %v", c, err)
 	}
@@ -62,6 +68,11 @@ func TestServiceUpdate(t *testing.T) {
 			t.Errorf("PATCH %v = %s; want the field %q named", tc.body, r.body, tc.field)
 		}
 	}
+	_, err = cl.UpdateService(ctx, tn.org.ID, tn.device.ID, tn.service.ID, api.UpdateServiceRequest{Name: "other", Protocol: "ssh", Port: 2200})
+	if ae, ok := errors.AsType[*api.Error](err); !ok || ae.Status != http.StatusConflict || ae.Code == "" {
+		t.Errorf("UpdateService(a taken name) = %v, want *api.Error 409", err)
+	}
+	e.must(http.StatusNotFound, tn.adminTok, "PATCH", path+"x", map[string]any{"name": "ghost", "protocol": "ssh", "port": 2201})
 	e.must(http.StatusForbidden, tn.memberTok, "PATCH", path, map[string]any{"name": tn.service.Name, "protocol": "ssh", "port": 2201})
 	s, err := e.st.GetService(ctx, tn.device.ID, tn.service.Name)
 	if err != nil || s.Port != 2200 {

@@ -103,6 +103,14 @@ func (c *V1Client) UpdateDevice(ctx context.Context, org, device string, req Upd
 	return out, c.do(ctx, http.MethodPatch, orgPath(org, "devices", device), req, &out)
 }
 
+// UpdateService changes a device's service (by ID) in place: every field of
+// req replaces the old one, an empty Target meaning 127.0.0.1:<port>. The
+// service keeps its ID, credentials, gateway ports and host key.
+func (c *V1Client) UpdateService(ctx context.Context, org, device, service string, req UpdateServiceRequest) (DeviceService, error) {
+	var out DeviceService
+	return out, c.do(ctx, http.MethodPatch, orgPath(org, "devices", device, "services", service), req, &out)
+}
+
 // CreateFolder creates a folder.
 func (c *V1Client) CreateFolder(ctx context.Context, org string, req CreateFolderRequest) (Folder, error) {
 	var out Folder

@@ -178,6 +178,7 @@ async function desktop(browser) {
   const devPage = page.locator('[data-device-page="local"]')
   await devPage.waitFor()
   await devPage.getByTestId('device-state').getByText('online').waitFor()
+  await waitText(devPage.locator('.fact', { hasText: 'Endpoint' }).locator('dd'), /^\S+:\d+$/, "the agent's WireGuard endpoint")
 
   step('add the ssh service')
   const sshd = env('SSHD_ADDR')
@@ -232,9 +233,18 @@ async function desktop(browser) {
   await page.locator('.tab-panel:not([hidden])').evaluate((el) => el.scrollTo(0, 0))
   await shot(page, 'device-desktop')
 
+  step('edit the service in place: its credential stays')
+  await row.getByRole('button', { name: 'Edit' }).click()
+  await devPage.locator('tr.editing input[name=service-target]').fill(sshd)
+  await devPage.getByRole('button', { name: 'Save' }).click()
+  await devPage.locator('tr.editing').waitFor({ state: 'detached' })
+  await row.waitFor()
+  await devPage.locator('td', { hasText: 'private key' }).waitFor()
+
   step('audit log lists the changes')
   await page.getByRole('button', { name: 'Audit log' }).click()
   await page.locator('table.audit').getByText('service.create').first().waitFor()
+  await page.locator('table.audit').getByText('service.update').first().waitFor()
   await shot(page, 'audit-desktop')
 
   step('every admin section loads')
