@@ -140,10 +140,16 @@ func writeTable(w io.Writer, r Report) error {
 	fmt.Fprintf(w, "UDP receive-buffer drops while measuring (whole machine): stock %d, warren %d\n", r.UDPDrops.Stock, r.UDPDrops.Warren)
 	fmt.Fprintf(w, "stock = wireguard-go tun/netstack pair over UDP loopback (MTU %d); warren = engine -> overlay (MTU %d) -> agent -> host TCP\n\n",
 		r.StockMTU, r.WarrenMTU)
+	return writeRows(w, tableRows(r))
+}
+
+// writeRows prints rows as the aligned FIGURE / VALUE / BASELINE /
+// BASELINE VALUE / RATIO table every subcommand ends with.
+func writeRows(w io.Writer, rows []row) error {
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIGURE\tVALUE\tBASELINE\tBASELINE VALUE\tRATIO")
-	for _, rw := range tableRows(r) {
+	for _, rw := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", rw.figure, rw.value, rw.baseline, rw.baseValue, rw.ratio)
 	}
 	tw.Flush()

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -64,19 +61,7 @@ func writeSessionTable(w io.Writer, r SessionReport) error {
 	fmt.Fprintf(w, "keystroke = one byte typed into `stty raw -echo; exec cat` until its echo is back; direct ssh = x/crypto/ssh PTY\n"+
 		"session to the same sshd; warren = WebSocket viewer -> engine -> WireGuard overlay -> agent (own process) -> sshd\n"+
 		"memory = after a full GC, per idle session (a shell, nobody attached), engine and agent processes apart\n\n")
-	var buf bytes.Buffer
-	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIGURE\tVALUE\tBASELINE\tBASELINE VALUE\tRATIO")
-	for _, rw := range sessionRows(r) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", rw.figure, rw.value, rw.baseline, rw.baseValue, rw.ratio)
-	}
-	tw.Flush()
-	for line := range strings.Lines(buf.String()) {
-		if _, err := fmt.Fprintln(w, strings.TrimRight(line, " \n")); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeRows(w, sessionRows(r))
 }
 
 func sessionRows(r SessionReport) []row {
