@@ -69,8 +69,10 @@ func violation(from, imp string) string {
 		imp != "github.com/coder/websocket" && imp != "github.com/hinshun/vt10x" && !under(imp, "protocols"):
 		return "protocols import only the standard library, x/ packages, coder/websocket, vt10x and protocols"
 	case under(from, "agent") && ours(imp) && !under(imp, "agent") && !under(imp, "netstack") &&
-		!under(imp, "protocols") && !under(imp, "controlplane/wire"):
-		return "agent imports only netstack, protocols and controlplane/wire of ours"
+		!under(imp, "protocols") && !under(imp, "controlplane/wire") && !under(imp, "internal/atomicfile"):
+		return "agent imports only netstack, protocols, controlplane/wire and internal/atomicfile of ours"
+	case under(from, "internal/atomicfile") && !stdlib(imp):
+		return "atomicfile is shared with the agent and imports only the standard library"
 	case under(from, "acl") && under(imp, "controlplane"):
 		return "acl imports no controlplane package"
 	case under(from, "controlplane") && !under(from, "controlplane/controlplanetest") && under(imp, "agent"):

@@ -12,6 +12,7 @@ import (
 	"runtime"
 
 	"github.com/warrenhq/warren/controlplane/wire"
+	"github.com/warrenhq/warren/internal/atomicfile"
 	"github.com/warrenhq/warren/netstack"
 )
 
@@ -192,41 +193,10 @@ func writeFileAtomic(dir, name string, data []byte) error {
 	if err := ensureDir(dir); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, name), data); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := writeSyncClose(tmp, data); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	syncDir(dir)
 	return nil
-}
-
-func writeSyncClose(f *os.File, data []byte) error {
-	err := f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	return errors.Join(err, f.Close())
-}
-
-// syncDir makes a rename durable. It is best effort: Windows cannot sync a
-// directory, and the rename itself is already atomic.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }
 
 // ensureDir creates dir with mode 0700, and tightens an existing one that

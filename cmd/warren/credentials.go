@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/warrenhq/warren/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -65,23 +66,7 @@ func saveCredentials(c credentials) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".credentials-*.json")
-	if err != nil {
-		return "", fmt.Errorf("saving credentials: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("saving credentials: %w", err)
-	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("saving credentials: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("saving credentials: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, append(data, '\n')); err != nil {
 		return "", fmt.Errorf("saving credentials: %w", err)
 	}
 	return path, nil

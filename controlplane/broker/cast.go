@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/warrenhq/warren/internal/atomicfile"
 )
 
 // castWriter writes an asciicast v2 recording that survives a crash
@@ -255,36 +257,11 @@ func completeUTF8(p []byte) int {
 	return len(p)
 }
 
-// writeFileAtomic replaces path with v as JSON: a temporary file, fsynced,
-// renamed over path, and the directory fsynced.
+// writeFileAtomic replaces path with v as JSON (see atomicfile.Write).
 func writeFileAtomic(path string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(path, data)
 }

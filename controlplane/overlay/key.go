@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/warrenhq/warren/internal/atomicfile"
 	"github.com/warrenhq/warren/netstack"
 )
 
@@ -35,34 +36,10 @@ func LoadOrCreateKey(dir string) (netstack.Key, error) {
 	if err != nil {
 		return netstack.Key{}, err
 	}
-	if err := writeFileAtomic(path, []byte(k.String()+"\n")); err != nil {
+	if err := atomicfile.Write(path, []byte(k.String()+"\n")); err != nil {
 		return netstack.Key{}, fmt.Errorf("writing engine key: %w", err)
 	}
 	return k, nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // EngineReserved is how many addresses at the start of the overlay prefix are
