@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/warrenhq/warren/controlplane/controlplanetest"
 	"github.com/warrenhq/warren/protocols/stream"
 )
 
@@ -21,7 +22,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("SKIPPING: no pseudo-terminals here: %v", err)
+		controlplanetest.SkipUnlessRequired(t, "pty", fmt.Sprintf("no pseudo-terminals here: %v", err))
 	}
 	var n uint32
 	err = control(m, func(fd int) error {
