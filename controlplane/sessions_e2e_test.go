@@ -622,6 +622,9 @@ func TestSessionsReconciledFromAgent(t *testing.T) {
 		return err == nil && got.State == "ended" && got.EndReason == "agent_lost"
 	})
 	// The agent's next report still lists it: the engine terminates it there.
+	// Opening another session makes the agent report (it reports on changes
+	// only, and its report for the attach may have come before the one above).
+	o2 := s.open(t, s.adminC)
 	c := tm.waitControl("ended on the agent", isStateCtl(stream.StateEnded))
 	if c.Reason != "terminated" {
 		t.Errorf("ended reason on the agent = %q, want terminated", c.Reason)
@@ -631,8 +634,11 @@ func TestSessionsReconciledFromAgent(t *testing.T) {
 		t.Errorf("session.end audit = %+v", events)
 	}
 
-	o2 := s.open(t, s.adminC)
-	tm2 := attach(t, s.adminC, o2.Ticket, 0, false, false)
+	tk2, err := s.adminC.NewTicket(ctx, s.org.ID, o2.Session.ID, "driver") // o2.Ticket may have expired by now
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm2 := attach(t, s.adminC, tk2, 0, false, false)
 	tm2.waitControl("driver", func(c stream.Control) bool { return c.Role == stream.RoleDriver })
 	s.agent.Stop()
 	if c := tm2.waitControl("ended", isStateCtl(stream.StateEnded)); c.Reason != "agent_stopped" {
