@@ -191,18 +191,22 @@ async function desktop(browser) {
   await devPage.getByRole('button', { name: 'Add', exact: true }).click()
   const row = devPage.locator('tr[data-service-row="ssh"]')
   await row.waitFor()
+  // The add form must be gone before the edit form opens: both are tr.editing.
+  await devPage.locator('tr.editing').waitFor({ state: 'detached' })
 
   step('edit the port: validation names the field')
   await row.getByRole('button', { name: 'Edit' }).click()
-  const port = devPage.locator('tr.editing input[name=service-port]')
+  const editing = devPage.locator('tr.editing[data-editing]:not([data-editing="new"])')
+  await editing.waitFor()
+  const port = editing.locator('input[name=service-port]')
   for (const [value, want] of [
     ['0', /Port of ssh: 0 is out of range/],
     ['65536', /Port of ssh: 65536 is out of range/],
     ['ssh', /Port of ssh: “ssh” is not a port number/],
   ]) {
     await port.fill(value)
-    await devPage.getByRole('button', { name: 'Save' }).click()
-    await waitText(devPage.locator('tr.editing .field-errors'), want, `the error for port ${value}`)
+    await editing.getByRole('button', { name: 'Save' }).click()
+    await waitText(editing.locator('.field-errors'), want, `the error for port ${value}`)
   }
   await shot(page, 'device-validation-desktop')
   await devPage.getByRole('button', { name: 'Cancel' }).click()
